@@ -1,0 +1,1 @@
+"""Calibration sets: image-text records in JSONL, validated before any long run."""

@@ -1,0 +1,53 @@
+"""The ``qtool`` command: thin Click commands over the library.
+
+Exit codes: 0 ok; 2 bad input (one line on stderr, no traceback); 130
+interrupted; 1 only for an unexpected internal failure.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from qtool import __version__
+from qtool.errors import QtoolError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qtool")
+@click.option("json_", "--json", is_flag=True, help="Machine-readable JSON on stdout.")
+@click.pass_context
+def cli(ctx: click.Context, json_: bool) -> None:
+    """Quantize, export, benchmark and release Qwen-VL-family models."""
+    ctx.obj = {"json": json_}
+
+
+def _register() -> None:
+    from qtool.cli import calib, models, quantize
+
+    for module in (models, calib, quantize):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except QtoolError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted: stopped cleanly, no partial output was kept", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted: stopped cleanly, no partial output was kept", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(0)

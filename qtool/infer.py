@@ -1,0 +1,37 @@
+"""Greedy image-question answering shared by training, eval and the demo."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from PIL import Image
+
+
+def user_turn(image: Image.Image | None, text: str) -> dict:
+    content = ([{"type": "image"}] if image is not None else []) + [{"type": "text", "text": text}]
+    return {"role": "user", "content": content}
+
+
+@torch.inference_mode()
+def answer(model, processor, images: Sequence[Image.Image], questions: Sequence[str],
+           max_new_tokens: int = 24, batch_size: int = 32) -> list[str]:
+    """Greedy answers, batched with left padding (same result as one by one)."""
+    tokenizer = processor.tokenizer
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    out: list[str] = []
+    try:
+        for start in range(0, len(questions), batch_size):
+            imgs = list(images[start:start + batch_size])
+            texts = [
+                processor.apply_chat_template([user_turn(im, q)], tokenize=False, add_generation_prompt=True)
+                for im, q in zip(imgs, questions[start:start + batch_size])
+            ]
+            enc = processor(text=texts, images=imgs, padding=True, return_tensors="pt").to(model.device)
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+            new = gen[:, enc["input_ids"].shape[1]:]
+            out += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+    finally:
+        tokenizer.padding_side = side
+    return out

@@ -1,0 +1,174 @@
+"""``quantize``: one verb from (model, profile, calibration set) to a loadable artifact."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from qtool import paths, profiles
+from qtool.capture import engine_output_to
+from qtool.errors import QtoolError
+from qtool.fingerprint import sha256_files, versions
+from qtool.models.checkpoint import inspect_checkpoint, resolve_model
+from qtool.outputs import check_target, staged_dir
+from qtool.quantization import artifact
+from qtool.quantization.engine import engine_config, needs_calibration
+
+ProgressFn = Callable[[int, int], None]  # (layers done, layers total)
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    out: str
+    profile: str
+    layers: int
+    samples: int
+    wall_s: float
+    peak_rss_mb: float
+    peak_gpu_mb: float | None
+    source_bytes: int
+    artifact_bytes: int
+    mean_layer_loss: float | None
+    layer_errors: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_out(model: str | Path, profile_name: str) -> Path:
+    return Path("out") / f"{Path(str(model)).name}-{profile_name}"
+
+
+def check_device(device: str) -> None:
+    if device not in ("cpu", "cuda"):
+        raise QtoolError(f"unknown device {device!r}", "use --device cpu or --device cuda")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise QtoolError("--device cuda was asked for but no CUDA GPU is visible", "use --device cpu")
+
+
+def check_group_size(info, profile) -> None:
+    """Every quantized linear's in-features must be a multiple of the group size."""
+    group = getattr(profile, "group_size", -1)
+    if group in (-1, None):
+        return
+    text = info.config["text_config"]
+    in_features = {"self_attn.q_proj": text["hidden_size"], "mlp.down_proj": text["intermediate_size"]}
+    for module, width in in_features.items():
+        if width % group:
+            raise QtoolError(
+                f"group_size {group} does not divide in-features {width} of {module}",
+                "use a group size that divides it (32, 64, 128) or -1 for per-channel",
+            )
+
+
+def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None = None,
+             calib: Path | None = None, samples: int | None = None, device: str = "cpu",
+             quantize_vision: bool = False, force: bool = False, resume: bool = False,
+             allow_pickle: bool = False, trust_remote_code: bool = False,
+             progress: ProgressFn | None = None) -> QuantizeResult:
+    if not isinstance(profile, profiles.QUANTIZED):
+        raise QtoolError(f"profile {profile.name} is a float profile and quantizes nothing",
+                         "use gptq-int4, gptq-int8, awq-int4 or rtn-int4")
+    source = resolve_model(model)
+    info = inspect_checkpoint(source, allow_pickle=allow_pickle)
+    if quantize_vision:
+        raise QtoolError(
+            "--quantize-vision is not supported: GPTQModel's Qwen2-VL definition calibrates the language "
+            "decoder only, and stock transformers/vLLM load Qwen-VL GPTQ/AWQ checkpoints with a float vision tower",
+            "drop --quantize-vision (the vision tower stays in float, as in Qwen's releases)")
+    check_group_size(info, profile)
+    check_device(device)
+    out = Path(out) if out else default_out(model, profile.name)
+    check_target(out, force)
+    conversations, calib_hash, used = [], None, 0
+    if needs_calibration(profile):
+        from qtool.calibration.records import load_records
+        from qtool.calibration.samples import conversations as to_conversations, pick
+
+        calib_set = load_records(calib or paths.CALIB_DATA)
+        picked = pick(calib_set, samples or profile.samples)
+        conversations = to_conversations(picked, info.adapter)
+        calib_hash, used = calib_set.sha256, len(picked)
+    ckpt = paths.cache() / "quantize-checkpoints" / _run_key(info, profile, calib_hash, used)
+    if not resume:
+        shutil.rmtree(ckpt, ignore_errors=True)
+    t0 = time.time()
+    with staged_dir(out, force) as tmp:
+        layers = info.config["text_config"]["num_hidden_layers"]
+        peak_gpu = _run_engine(source, profile, device, conversations, tmp, ckpt, resume, layers, progress,
+                               trust_remote_code)
+        artifact.copy_side_files(source, tmp)
+        qc = artifact.fix_quantization_config(tmp, info.adapter)
+        errors = artifact.layer_errors(tmp)
+        result = QuantizeResult(
+            out=str(out), profile=profile.name, layers=layers, samples=used, wall_s=round(time.time() - t0, 2),
+            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            peak_gpu_mb=peak_gpu, source_bytes=info.total_bytes,
+            artifact_bytes=sum(f.stat().st_size for f in tmp.glob("*.safetensors")),
+            mean_layer_loss=(sum(e["loss"] for e in errors) / len(errors)) if errors else None,
+            layer_errors=errors,
+        )
+        manifest = {
+            "qtool_manifest": 1, "kind": "quantized", "profile": profiles.to_record(profile),
+            "source": {"path": str(source), "sha256": sha256_files(info.weight_files)},
+            "calibration": {"path": str(calib or paths.CALIB_DATA) if conversations else None,
+                            "sha256": calib_hash, "samples": used},
+            "device": device, "versions": versions(), "quantization_config": qc,
+            "result": {k: v for k, v in result.to_dict().items() if k != "out"},
+        }
+        (tmp / "qtool.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return result
+
+
+def _run_key(info, profile, calib_hash, samples) -> str:
+    import hashlib
+
+    key = json.dumps([str(info.path), info.total_bytes, profiles.to_record(profile), calib_hash, samples])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class _LayerProgress:
+    def __init__(self, total: int, progress: ProgressFn | None):
+        self.total, self.progress, self.done = total, progress, 0
+
+    def layer_complete(self, layer_idx: int, submodule_finalized: bool):
+        if submodule_finalized and self.progress:
+            self.done = max(self.done, layer_idx + 1)
+            self.progress(self.done, self.total)
+
+
+def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Path, ckpt: Path,
+                resume: bool, layers: int, progress: ProgressFn | None, trust_remote_code: bool):
+    os.environ.setdefault("GPTQMODEL_CPU_WORKERS", str(max(1, min(4, os.cpu_count() or 1))))
+    import torch
+
+    with engine_output_to(tmp / "engine.log"):
+        from gptqmodel import GPTQModel
+        from gptqmodel.looper.checkpoint_store import CheckpointConfig
+
+        model = GPTQModel.load(str(source), engine_config(profile, device), dtype=torch.bfloat16,
+                               trust_remote_code=trust_remote_code)
+        model.layer_callback = _LayerProgress(layers, progress)
+        kwargs = {}
+        if conversations:
+            ckpt.mkdir(parents=True, exist_ok=True)
+            kwargs["checkpoint"] = CheckpointConfig(path=str(ckpt), resume="auto" if resume else "never",
+                                                    interval="layer:1")
+        model.quantize(conversations or None, batch_size=1, **kwargs)
+        model.save(str(tmp))
+    (tmp / "engine.log").unlink(missing_ok=True)
+    if progress:
+        progress(layers, layers)
+    if device == "cuda":
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return None

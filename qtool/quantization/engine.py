@@ -1,0 +1,52 @@
+"""Profiles -> GPTQModel configs. One handler per profile type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from qtool.profiles import AWQProfile, GPTQProfile, RTNProfile
+
+_HANDLERS: dict[type, Callable] = {}
+
+
+def handles(profile_type: type):
+    def register(fn):
+        _HANDLERS[profile_type] = fn
+        return fn
+    return register
+
+
+def engine_config(profile, device: str):
+    """The GPTQModel ``QuantizeConfig`` for ``profile``."""
+    return _HANDLERS[type(profile)](profile, device)
+
+
+@handles(GPTQProfile)
+def _gptq(p: GPTQProfile, device: str):
+    from gptqmodel import QuantizeConfig
+
+    # act_group_aware stays off: Qwen's recipe is plain desc_act=False GPTQ.
+    return QuantizeConfig(
+        bits=p.bits, group_size=p.group_size, damp_percent=p.damp, desc_act=p.desc_act,
+        sym=p.sym, true_sequential=p.true_sequential, act_group_aware=False, device=device,
+    )
+
+
+@handles(AWQProfile)
+def _awq(p: AWQProfile, device: str):
+    from gptqmodel import QuantizeConfig
+
+    return QuantizeConfig(method="awq", format="gemm", bits=p.bits, group_size=p.group_size,
+                          sym=not p.zero_point, device=device)
+
+
+@handles(RTNProfile)
+def _rtn(p: RTNProfile, device: str):
+    from gptqmodel import QuantizeConfig
+
+    return QuantizeConfig(bits=p.bits, group_size=p.group_size, sym=p.sym, desc_act=False,
+                          weight_only={"method": "rtn"}, device=device)
+
+
+def needs_calibration(profile) -> bool:
+    return not isinstance(profile, RTNProfile)

@@ -1,0 +1,50 @@
+"""Publish the trained tiny model: bf16 weights, processor, held-out set and accuracy report.
+
+    python -m qtool.tiny.finish [--work training/qwen2-vl-tiny]
+
+Weights are stored in bfloat16, as Qwen publishes its models, so the float
+reference of every later comparison is exactly what ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from qtool import paths
+from qtool.tiny import heldout
+from qtool.tiny.train import Run, evaluate
+
+MODEL_DIR = paths.ASSETS / "qwen2-vl-tiny"
+HELDOUT_DIR = paths.ASSETS / "qwen2-vl-tiny-heldout"
+REPORT_DIR = paths.REPO / "training"  # training log and final accuracy, committed
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--work", type=Path, default=Path("training/qwen2-vl-tiny"))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    run = Run(args.work, argparse.Namespace(seed=0, lr=1e-3, vision_lr_scale=0.5))
+    run.model.to(torch.bfloat16)
+    tmp = MODEL_DIR.with_name(MODEL_DIR.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    run.export(tmp)
+    shutil.rmtree(MODEL_DIR, ignore_errors=True)
+    tmp.rename(MODEL_DIR)
+    heldout.write(HELDOUT_DIR)
+    accuracy = evaluate(run.model, run.processor, heldout.SCENES)
+    report = {"step": run.step, "dtype": "bfloat16", "questions_per_type": heldout.SCENES, "accuracy": accuracy}
+    REPORT_DIR.mkdir(exist_ok=True)
+    (REPORT_DIR / "accuracy.json").write_text(json.dumps(report, indent=2) + "\n")
+    shutil.copy2(args.work / "train_log.jsonl", REPORT_DIR / "train_log.jsonl")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Synthetic image-question tasks for the embedded tiny model.
+
+An image is a 112x112 canvas split into a 2x2 grid; 1-3 solid shapes sit in
+distinct cells, each with a distinct colour and a distinct shape, so every
+question below has exactly one answer. Everything is derived from a
+``numpy`` generator seeded with ``(split, index)``: the same split and index
+always give the same image and questions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+CANVAS = 112
+CELL = CANVAS // 2
+BACKGROUND = (245, 245, 240)
+COLOURS = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (235, 200, 30),
+    "purple": (140, 60, 180),
+    "orange": (245, 130, 20),
+}
+SHAPES = ("circle", "square", "triangle", "cross")
+CELLS = ("top left", "top right", "bottom left", "bottom right")
+NUMBERS = ("zero", "one", "two", "three")
+
+# Seed namespaces: each split draws from its own stream, so they never overlap.
+SPLITS = {"train": 1, "heldout": 2, "calib": 3}
+
+QUESTION_TYPES = ("colour", "shape", "count", "describe", "position")
+
+
+@dataclass(frozen=True)
+class Thing:
+    colour: str
+    shape: str
+    cell: int
+    centre: tuple[int, int]
+    size: int
+
+
+@dataclass(frozen=True)
+class Scene:
+    things: tuple[Thing, ...]
+
+    def render(self) -> Image.Image:
+        image = Image.new("RGB", (CANVAS, CANVAS), BACKGROUND)
+        draw = ImageDraw.Draw(image)
+        for thing in self.things:
+            _draw(draw, thing)
+        return image
+
+
+@dataclass(frozen=True)
+class Question:
+    kind: str
+    question: str
+    answer: str
+
+
+def _draw(draw: ImageDraw.ImageDraw, thing: Thing) -> None:
+    x, y = thing.centre
+    r = thing.size // 2
+    fill = COLOURS[thing.colour]
+    if thing.shape == "circle":
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
+    elif thing.shape == "square":
+        s = int(r * 0.85)
+        draw.rectangle((x - s, y - s, x + s, y + s), fill=fill)
+    elif thing.shape == "triangle":
+        h = r * math.sqrt(3) / 2
+        draw.polygon([(x, y - r), (x - r, y + h), (x + r, y + h)], fill=fill)
+    elif thing.shape == "cross":
+        w = max(3, r // 3)
+        draw.rectangle((x - r, y - w, x + r, y + w), fill=fill)
+        draw.rectangle((x - w, y - r, x + w, y + r), fill=fill)
+    else:  # pragma: no cover - SHAPES is closed
+        raise ValueError(thing.shape)
+
+
+def scene(split: str, index: int, max_things: int = 3) -> Scene:
+    rng = np.random.default_rng([SPLITS[split], index, max_things])
+    n = int(rng.integers(1, max_things + 1))
+    cells = rng.choice(len(CELLS), size=n, replace=False)
+    colours = rng.choice(list(COLOURS), size=n, replace=False)
+    shapes = rng.choice(SHAPES, size=n, replace=False)
+    things = []
+    for cell, colour, shape in zip(sorted(cells), colours, shapes):
+        size = int(rng.integers(30, 46))
+        slack = (CELL - size) // 2
+        cx = (cell % 2) * CELL + CELL // 2 + int(rng.integers(-slack, slack + 1))
+        cy = (cell // 2) * CELL + CELL // 2 + int(rng.integers(-slack, slack + 1))
+        things.append(Thing(str(colour), str(shape), int(cell), (cx, cy), size))
+    return Scene(tuple(things))
+
+
+def describe(s: Scene) -> str:
+    return ", ".join(f"{t.colour} {t.shape}" for t in s.things)
+
+
+def questions(s: Scene, rng: np.random.Generator) -> list[Question]:
+    """One question of every type about ``s`` (random target object)."""
+    t = s.things[int(rng.integers(len(s.things)))]
+    return [
+        Question("colour", f"What colour is the {t.shape}?", t.colour),
+        Question("shape", f"What shape is the {t.colour} object?", t.shape),
+        Question("count", "How many shapes are there?", NUMBERS[len(s.things)]),
+        Question("describe", "Describe the image.", describe(s)),
+        Question("position", f"Where is the {t.colour} {t.shape}?", CELLS[t.cell]),
+    ]
+
+
+def sample(split: str, index: int, max_things: int = 3) -> tuple[Scene, list[Question]]:
+    s = scene(split, index, max_things)
+    rng = np.random.default_rng([SPLITS[split], index, max_things, 7])
+    return s, questions(s, rng)

@@ -1,0 +1,203 @@
+"""Train the embedded tiny Qwen2-VL on synthetic shape tasks.
+
+    python -m qtool.tiny.train [--steps N] [--minutes M]
+
+Resumable: state lives in ``--work`` (model, optimizer, step) and is written
+every ``--ckpt-every`` steps and on SIGTERM/SIGINT; re-running continues from
+it. Data are a pure function of (seed, step), so a resumed run sees the same
+batches an uninterrupted one would. ``--export`` writes the final model folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoProcessor, GenerationConfig, Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+from qtool import infer
+from qtool.tiny import build, heldout, tasks
+
+IGNORE = -100
+
+
+def curriculum(step: int) -> int:
+    """Most objects per scene at ``step``: one object first, then more."""
+    return 1 if step < 300 else 2 if step < 900 else 3
+
+
+def conversation(index: int, step: int, seed: int):
+    scene, qs = tasks.sample("train", index, curriculum(step))
+    rng = np.random.default_rng([seed, index])
+    order = rng.permutation(len(qs))[: int(rng.integers(1, len(qs) + 1))]
+    messages = []
+    for turn, k in enumerate(order):
+        messages.append(infer.user_turn(scene.render() if turn == 0 else None, qs[k].question))
+        messages.append({"role": "assistant", "content": qs[k].answer})
+    return scene.render(), messages
+
+
+def answer_mask(ids: torch.Tensor, prefix: list[int], end: int) -> torch.Tensor:
+    """Labels that keep only assistant answers and their closing <|im_end|>."""
+    labels = torch.full_like(ids, IGNORE)
+    for row in range(ids.shape[0]):
+        seq = ids[row].tolist()
+        i = 0
+        while i < len(seq):
+            if seq[i:i + len(prefix)] == prefix:
+                j = i + len(prefix)
+                while j < len(seq) and seq[j] != end:
+                    j += 1
+                labels[row, i + len(prefix): j + 1] = ids[row, i + len(prefix): j + 1]
+                i = j
+            i += 1
+    return labels
+
+
+def make_batch(processor, step: int, batch: int, seed: int):
+    images, texts = [], []
+    for i in range(batch):
+        image, messages = conversation(step * batch + i, step, seed)
+        images.append(image)
+        texts.append(processor.apply_chat_template(messages, tokenize=False))
+    enc = processor(text=texts, images=images, padding=True, return_tensors="pt")
+    tok = processor.tokenizer
+    prefix = tok.encode("<|im_start|>assistant\n")
+    enc["labels"] = answer_mask(enc["input_ids"], prefix, tok.convert_tokens_to_ids("<|im_end|>"))
+    return enc
+
+
+def evaluate(model, processor, scenes: int) -> dict[str, float]:
+    model.eval()
+    items = heldout.items(scenes)
+    images = {i: heldout.image(i) for i in range(scenes)}
+    got = infer.answer(model, processor, [images[it.scene] for it in items], [it.question for it in items],
+                       batch_size=64)
+    model.train()
+    acc: dict[str, list[bool]] = {}
+    for it, a in zip(items, got):
+        acc.setdefault(it.kind, []).append(a == it.answer)
+    result = {k: float(np.mean(v)) for k, v in acc.items()}
+    result["overall"] = float(np.mean([a == it.answer for it, a in zip(items, got)]))
+    return result
+
+
+def lr_at(step: int, steps: int, peak: float, warmup: int = 100) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class Run:
+    def __init__(self, work: Path, args):
+        self.work, self.args = work, args
+        work.mkdir(parents=True, exist_ok=True)
+        if not (work / "processor" / "tokenizer.json").exists():
+            processor = build.build_processor()
+            processor.save_pretrained(work / "processor")
+            build.build_config(processor.tokenizer).save_pretrained(work / "processor")
+        self.processor = AutoProcessor.from_pretrained(work / "processor")
+        config = Qwen2VLConfig.from_pretrained(work / "processor")
+        torch.manual_seed(args.seed)
+        self.model = Qwen2VLForConditionalGeneration(config).float()
+        vision = [p for n, p in self.model.named_parameters() if n.startswith("model.visual")]
+        text = [p for n, p in self.model.named_parameters() if not n.startswith("model.visual")]
+        self.opt = torch.optim.AdamW(
+            [{"params": text, "scale": 1.0}, {"params": vision, "scale": args.vision_lr_scale}],
+            lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01,
+        )
+        self.step = 0
+        if (work / "state.json").exists():
+            self.model.load_state_dict(load_file(work / "model.safetensors"), strict=True)
+            if (work / "optimizer.pt").exists():
+                self.opt.load_state_dict(torch.load(work / "optimizer.pt", weights_only=True))
+            self.step = json.loads((work / "state.json").read_text())["step"]
+
+    def save(self) -> None:
+        tmp = self.work / "tmp"
+        tmp.mkdir(exist_ok=True)
+        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, tmp / "model.safetensors")
+        torch.save(self.opt.state_dict(), tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps({"step": self.step, "seed": self.args.seed}))
+        for name in ("model.safetensors", "optimizer.pt", "state.json"):  # state.json last
+            (tmp / name).replace(self.work / name)
+
+    def log(self, record: dict) -> None:
+        with open(self.work / "train_log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+
+    def export(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        tok = self.processor.tokenizer
+        self.model.generation_config = GenerationConfig(
+            do_sample=False, max_new_tokens=32, pad_token_id=tok.pad_token_id,
+            bos_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
+            eos_token_id=[tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")],
+        )
+        self.model.save_pretrained(out)
+        self.processor.save_pretrained(out)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=Path("training/qwen2-vl-tiny"))
+    ap.add_argument("--export", type=Path, default=None, help="write the model folder here at the end")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--minutes", type=float, default=None, help="stop (and checkpoint) after this long")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--vision-lr-scale", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--eval-scenes", type=int, default=60)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    run = Run(args.work, args)
+    stop = {"now": False}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.update(now=True))
+    deadline = time.time() + args.minutes * 60 if args.minutes else math.inf
+    merger_norm: list[float] = []
+    run.model.model.visual.merger.register_forward_hook(
+        lambda m, i, o: merger_norm.append(float(o.detach().norm(dim=-1).mean())))
+    run.model.train()
+    t0, losses = time.time(), []
+    while run.step < args.steps and not stop["now"] and time.time() < deadline:
+        lr = lr_at(run.step, args.steps, args.lr)
+        for group in run.opt.param_groups:
+            group["lr"] = lr * group["scale"]
+        batch = make_batch(run.processor, run.step, args.batch, args.seed)
+        loss = run.model(**batch).loss
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+        run.opt.step()
+        run.step += 1
+        losses.append(float(loss))
+        if run.step % 25 == 0:
+            run.log({"step": run.step, "loss": float(np.mean(losses)), "lr": lr,
+                     "s_per_step": (time.time() - t0) / len(losses), "image_token_norm": merger_norm[-1],
+                     "max_objects": curriculum(run.step)})
+            t0, losses = time.time(), []
+        if run.step % args.ckpt_every == 0:
+            run.save()
+        if run.step % args.eval_every == 0:
+            run.log({"step": run.step, "heldout_accuracy": evaluate(run.model, run.processor, args.eval_scenes)})
+    run.save()
+    if args.export and run.step >= args.steps:
+        run.export(args.export)
+
+
+if __name__ == "__main__":
+    main()
