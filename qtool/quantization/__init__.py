@@ -114,7 +114,7 @@ def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None =
             peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             peak_gpu_mb=peak_gpu, source_bytes=info.total_bytes,
             artifact_bytes=sum(f.stat().st_size for f in tmp.glob("*.safetensors")),
-            mean_layer_loss=(sum(e["loss"] for e in errors) / len(errors)) if errors else None,
+            mean_layer_loss=_mean([e["loss"] for e in errors if e["loss"] is not None]),
             layer_errors=errors,
         )
         manifest = {
@@ -128,6 +128,10 @@ def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None =
         (tmp / "qtool.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(ckpt, ignore_errors=True)
     return result
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def _run_key(info, profile, calib_hash, samples) -> str:

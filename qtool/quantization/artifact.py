@@ -45,7 +45,16 @@ def layer_errors(out: Path) -> list[dict]:
     if not log.exists():
         return []
     with open(log) as f:
-        rows = [{"layer": int(r["layer"]), "module": r["module"], "loss": float(r["loss"]),
-                 "samples": int(r["samples"]) if r.get("samples") else None} for r in csv.DictReader(f)]
+        rows = [{"layer": int(r["layer"]), "module": r["module"], "loss": _number(r["loss"]),
+                 "samples": int(r["samples"]) if (r.get("samples") or "").isdigit() else None}
+                for r in csv.DictReader(f)]
     log.unlink()
     return rows
+
+
+def _number(text: str) -> float | None:
+    """The engine writes plain floats, or ``method: value`` for fallback paths such as RTN."""
+    try:
+        return float(text.rsplit(":", 1)[-1])
+    except ValueError:
+        return None

@@ -1,0 +1,35 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "qtool" / "assets" / "qwen2-vl-tiny"
+
+os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
+
+
+@pytest.fixture(autouse=True)
+def _qtool_home(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("qtool-home")
+    monkeypatch.setenv("QTOOL_HOME", str(home))
+    monkeypatch.setenv("QTOOL_CACHE", str(home / "cache"))
+
+
+def run_qtool(*args, cwd=None, env=None, timeout=900) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess (exit codes, stdout/stderr as a user sees them)."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "qtool", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or REPO, env=full_env, timeout=timeout)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    for needle in needles:
+        assert needle.lower() in err.lower(), (needle, err)
