@@ -24,9 +24,9 @@ def cli(ctx: click.Context, json_: bool) -> None:
 
 
 def _register() -> None:
-    from qtool.cli import calib, models, quantize
+    from qtool.cli import bench, calib, models, plan, quantize
 
-    for module in (models, calib, quantize):
+    for module in (models, calib, quantize, bench, plan):
         cli.add_command(module.command)
 
 
@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted: stopped cleanly, no partial output was kept", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        hint = f"; run '{exc.ctx.command_path} --help'" if exc.ctx else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -61,6 +61,8 @@ ROWS = (
     ("qwen2.5-vl-7b", "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2_5_vl", 3584, 18944, 28, 28, 4, 152064, False, 128000, 28),
     ("qwen2-vl-test", "", "qwen2_vl", 256, 512, 2, 2, 1, 512, False, 4096, 2),
     ("qwen2.5-vl-test", "", "qwen2_5_vl", 256, 512, 2, 2, 1, 512, True, 4096, 2),
+    # intermediate 640: group size 256 does not divide down_proj's in-features (bad-input tests)
+    ("qwen2-vl-test-odd", "", "qwen2_vl", 256, 640, 2, 2, 1, 512, False, 4096, 2),
 )
 
 

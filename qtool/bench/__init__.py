@@ -1,0 +1,112 @@
+"""``bench``: speed and memory per precision, each profile in its own fresh process."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qtool import machine, profiles
+from qtool.bench.artifacts import artifact_for
+from qtool.errors import QtoolError
+from qtool.models.checkpoint import inspect_checkpoint, resolve_model
+from qtool.quantization import check_device
+
+Status = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    image_tokens: int = 64
+    gen: tuple[int, ...] = (64,)
+    repeats: int = 3
+    device: str = "cpu"
+    threads: int | None = None
+    calib: Path | None = None
+    samples: int | None = None
+
+
+@dataclass
+class BenchReport:
+    model: str
+    random_weights: bool
+    settings: dict
+    machine: dict
+    records: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "random_weights": self.random_weights, "settings": self.settings,
+                "machine": self.machine, "records": self.records}
+
+
+def check_settings(s: BenchSettings) -> None:
+    check_device(s.device)
+    if s.repeats < 1:
+        raise QtoolError(f"--repeats {s.repeats} must be at least 1", "pass --repeats 3 or more")
+    if not s.gen or min(s.gen) < 2:
+        raise QtoolError("--gen lengths must be at least 2 tokens", "pass e.g. --gen 128,512")
+    if not 1 <= s.image_tokens <= 16384:
+        raise QtoolError(f"--image-tokens {s.image_tokens} is out of range", "use 1 to 16384")
+
+
+def run(model: str | Path, profile_names: list[str], settings: BenchSettings,
+        status: Status | None = None, progress=None) -> BenchReport:
+    check_settings(settings)
+    source = resolve_model(model)
+    info = inspect_checkpoint(source)
+    chosen = [profiles.load_profile(name) for name in profile_names]
+    max_ctx = info.config["text_config"].get("max_position_embeddings", 32768)
+    if settings.image_tokens + max(settings.gen) + 64 > max_ctx:
+        raise QtoolError(f"image tokens + longest --gen exceed the model's context of {max_ctx}",
+                         "use shorter --gen lengths or fewer --image-tokens")
+    report = BenchReport(model=str(model), random_weights=info.random_weights,
+                         settings={k: (str(v) if isinstance(v, Path) else v) for k, v in settings.__dict__.items()},
+                         machine=machine.info())
+    for profile in chosen:
+        say = status or (lambda _msg: None)
+        say(f"{profile.name}: preparing artifact")
+        path = artifact_for(source, profile, calib=settings.calib, samples=settings.samples, device=settings.device,
+                            progress=progress)
+        say(f"{profile.name}: measuring in a fresh process")
+        record = _measure(path, profile, settings)
+        record["artifact"] = str(path)
+        report.records.append(record)
+    return report
+
+
+def _measure(path: Path, profile: profiles.Profile, settings: BenchSettings) -> dict:
+    dtype = profile.dtype if isinstance(profile, profiles.FloatProfile) else "bfloat16"
+    spec = {"path": str(path), "profile": profile.name, "dtype": dtype, "device": settings.device,
+            "image_tokens": settings.image_tokens, "gen": list(settings.gen), "repeats": settings.repeats,
+            "threads": settings.threads}
+    with tempfile.TemporaryDirectory(prefix="qtool-bench-") as tmp:
+        spec_file, result_file = Path(tmp) / "spec.json", Path(tmp) / "result.json"
+        spec_file.write_text(json.dumps(spec))
+        proc = subprocess.run([sys.executable, "-m", "qtool.bench.worker", str(spec_file), str(result_file)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0 or not result_file.exists():
+            tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"bench worker for {profile.name} failed: {tail[0]}")
+        return json.loads(result_file.read_text())
+
+
+def summary_rows(report: BenchReport) -> list[dict]:
+    """One row per profile, columns per generation length (Qwen's table layout)."""
+    rows = []
+    for r in report.records:
+        row = {"profile": r["profile"], "kernel": r["kernel"], "load s": round(r["load_s"], 2),
+               "weights MiB": round(r["weights_in_memory_bytes"] / 2**20, 1)}
+        for length in r["lengths"]:
+            g = length["gen"]
+            row[f"decode tok/s ({g})"] = round(length["decode_tok_s_median"], 2)
+            row[f"e2e tok/s ({g})"] = round(length["e2e_tok_s_median"], 2)
+            row[f"peak MiB ({g})"] = round(length["peak_memory_mb"], 1)
+            row[f"bound eff. ({g})"] = f"{100 * length['bound_efficiency']:.0f}%"
+        row["prefill tok/s"] = round(statistics.median(x["prefill_tok_s_median"] for x in r["lengths"]), 1)
+        rows.append(row)
+    return rows

@@ -1,0 +1,34 @@
+"""Quantized artifacts for benchmarking, produced on demand and cached.
+
+The cache key is (source weights hash, profile, calibration set hash, samples):
+a changed input gives a new artifact, an unchanged one is never rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from qtool import paths, profiles
+from qtool.fingerprint import sha256_files
+from qtool.models.checkpoint import inspect_checkpoint
+from qtool.quantization import quantize
+
+
+def calib_hash(calib: Path) -> str:
+    folder = calib if calib.is_dir() else calib.parent
+    return sha256_files(p for p in folder.rglob("*") if p.is_file())
+
+
+def artifact_for(model: Path, profile: profiles.Profile, *, calib: Path | None = None, samples: int | None = None,
+                 device: str = "cpu", progress=None) -> Path:
+    if isinstance(profile, profiles.FloatProfile):
+        return model
+    info = inspect_checkpoint(model)
+    calib = Path(calib or paths.CALIB_DATA)
+    key = json.dumps([sha256_files(info.weight_files), profiles.to_record(profile), calib_hash(calib), samples])
+    path = paths.cache() / "artifacts" / f"{model.name}-{profile.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if not (path / "qtool.json").is_file():
+        quantize(model, profile, out=path, calib=calib, samples=samples, device=device, force=True, progress=progress)
+    return path

@@ -1,0 +1,118 @@
+"""``plan``: predict peak memory per profile and say what fits on a given GPU.
+
+peak = weights + KV cache + prefill activations (+ on CPU, the runtime's own
+resident memory, measured in this process after importing torch/transformers).
+Weights are counted from the architecture per tensor with each format's real
+packing: GPTQ qweight/qzeros at ``bits`` per value, fp16 scales per group,
+int32 g_idx per in-feature; AWQ the same without g_idx.
+"""
+
+from __future__ import annotations
+
+import re
+import resource
+from dataclasses import asdict, dataclass
+
+from qtool import profiles
+from qtool.errors import QtoolError
+from qtool.models import ADAPTERS
+
+UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str) -> int:
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]i?b|b)?\s*", text.lower())
+    if not m:
+        raise QtoolError(f"cannot read the size {text!r}", "write it like 8GiB, 24GB or 80000MiB")
+    return int(float(m.group(1)) * UNITS[m.group(2) or "gib"])
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    profile: str
+    weights_bytes: int
+    kv_bytes: int
+    activation_bytes: int
+    runtime_bytes: int
+    total_bytes: int
+    fits: bool | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _bytes_per_element(profile) -> int:
+    return {"float32": 4, "float16": 2, "bfloat16": 2}.get(getattr(profile, "dtype", "bfloat16"), 2)
+
+
+def weight_bytes(config, adapter, profile) -> int:
+    from qtool.models.shapes import checkpoint_tensors
+
+    float_bytes = _bytes_per_element(profile)
+    quantized = isinstance(profile, profiles.QUANTIZED)
+    total = 0
+    for name, shape in checkpoint_tensors(config).items():
+        numel = 1
+        for d in shape:
+            numel *= d
+        is_linear = name.endswith(".weight") and len(shape) == 2 and ".layers." in name and \
+            any(f".{m}.weight" in name for m in adapter.quantized_linears)
+        if quantized and is_linear:
+            out_f, in_f = shape
+            bits, group = profile.bits, (profile.group_size if profile.group_size > 0 else in_f)
+            groups = in_f // group
+            total += numel * bits // 8 + groups * out_f * 2 + groups * out_f * bits // 8
+            if not isinstance(profile, profiles.AWQProfile):
+                total += in_f * 4  # g_idx
+        else:
+            total += numel * float_bytes
+    return total
+
+
+def kv_bytes(text_config, context: int, profile) -> int:
+    head_dim = text_config.hidden_size // text_config.num_attention_heads
+    per_position = 2 * text_config.num_hidden_layers * text_config.num_key_value_heads * head_dim
+    return per_position * context * _bytes_per_element(profile)
+
+
+def activation_bytes(config, image_tokens: int, prompt_tokens: int, profile) -> int:
+    """Largest transient of the prefill: the vision tower's or the decoder's MLP and attention buffers."""
+    b = _bytes_per_element(profile)
+    t, v = config.text_config, config.vision_config
+    seq = image_tokens + prompt_tokens
+    patches = 4 * image_tokens
+    embed = getattr(v, "embed_dim", None) or v.hidden_size
+    vision = patches * embed * 4 * 6 + v.num_heads * patches * patches * 4
+    text = seq * (3 * t.intermediate_size + 4 * t.hidden_size) * b + t.num_attention_heads * seq * seq * b
+    logits = t.vocab_size * 4 * 2
+    return max(vision, text) + logits
+
+
+def runtime_bytes(device: str) -> int:
+    if device == "cuda":
+        return 0  # torch.cuda.max_memory_allocated does not count the CUDA context
+    import torch  # noqa: F401  (the runtime whose memory we count)
+    import transformers  # noqa: F401
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def plan(config, profile_names: list[str], *, budget: int | None, image_tokens: int = 256, context: int = 2048,
+         prompt_tokens: int = 32, device: str = "cuda") -> list[PlanRow]:
+    adapter = ADAPTERS[config.model_type]
+    runtime = runtime_bytes(device)
+    rows = []
+    for name in profile_names:
+        p = profiles.load_profile(name)
+        w = weight_bytes(config, adapter, p)
+        kv = kv_bytes(config.text_config, context, p)
+        act = activation_bytes(config, image_tokens, prompt_tokens, p)
+        total = w + kv + act + runtime
+        rows.append(PlanRow(p.name, w, kv, act, runtime, total, None if budget is None else total <= budget))
+    return rows
+
+
+def recommend(rows: list[PlanRow]) -> str | None:
+    """The most precise profile that fits (profiles are assumed listed from most to least precise)."""
+    fitting = [r for r in rows if r.fits]
+    return fitting[0].profile if fitting else None

@@ -1,0 +1,159 @@
+"""One profile's measurements, run in a fresh process so its peak memory is its own.
+
+    python -m qtool.bench.worker SPEC.json RESULT.json
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, LogitsProcessorList
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+PROMPT = "Describe this image in detail."
+
+
+class _Clock(LogitsProcessor):
+    """Timestamps each decoding step; the first comes right after the prefill forward."""
+
+    def __init__(self):
+        self.stamps: list[float] = []
+
+    def __call__(self, input_ids, scores):
+        self.stamps.append(time.perf_counter())
+        return scores
+
+
+def peak_memory_mb(device: str) -> float:
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def bandwidth_gbs(device: str, nbytes: int = 512 * 2**20) -> float:
+    """Device memory bandwidth from one large copy (read + write), best of 5."""
+    src = torch.empty(nbytes, dtype=torch.uint8, device=device).fill_(1)
+    dst = torch.empty_like(src)
+    best = float("inf")
+    for _ in range(5):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        dst.copy_(src)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    del src, dst
+    return 2 * nbytes / best / 1e9
+
+
+def image_for(tokens: int) -> Image.Image:
+    """An image that the processor turns into exactly ``tokens`` visual tokens (28x28 px each)."""
+    h = int(tokens ** 0.5)
+    while tokens % h:
+        h -= 1
+    w = tokens // h
+    gen = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (28 * h, 28 * w, 3), generator=gen, dtype=torch.uint8)
+    return Image.fromarray(pixels.numpy())
+
+
+def linear_kernel(model) -> str:
+    layer = model.model.language_model.layers[0].self_attn.q_proj
+    return type(layer).__name__
+
+
+def decoder_bytes(model) -> int:
+    """Bytes of weights read for every decoded token: decoder layers, final norm, lm_head."""
+    lm = model.model.language_model
+    mods = [lm.layers, lm.norm, model.lm_head]
+    return sum(t.numel() * t.element_size() for m in mods for t in list(m.parameters()) + list(m.buffers()))
+
+
+def kv_bytes_per_position(model, dtype_bytes: int) -> int:
+    c = model.config.text_config
+    head_dim = c.hidden_size // c.num_attention_heads
+    return 2 * c.num_hidden_layers * c.num_key_value_heads * head_dim * dtype_bytes
+
+
+def run(spec: dict) -> dict:
+    device, dtype = spec["device"], DTYPES[spec["dtype"]]
+    torch.manual_seed(0)
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    baseline_mb = peak_memory_mb("cpu")
+    t = time.perf_counter()
+    model = AutoModelForImageTextToText.from_pretrained(spec["path"], dtype=dtype, device_map=device)
+    processor = AutoProcessor.from_pretrained(spec["path"])
+    model.eval()
+    load_s = time.perf_counter() - t
+    act_dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": PROMPT}]}]
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    enc = processor(text=[text], images=[image_for(spec["image_tokens"])], return_tensors="pt").to(device)
+    n_input = int(enc["input_ids"].shape[1])
+    pad = processor.tokenizer.pad_token_id
+
+    def generate(new_tokens: int) -> dict:
+        clock = _Clock()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                                 logits_processor=LogitsProcessorList([clock]), pad_token_id=pad)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t1 = time.perf_counter()
+        made = int(out.shape[1]) - n_input
+        prefill = clock.stamps[0] - t0
+        return {"new_tokens": made, "prefill_s": prefill, "prefill_tok_s": n_input / prefill,
+                "decode_tok_s": (made - 1) / (t1 - clock.stamps[0]) if made > 1 else None,
+                "e2e_tok_s": made / (t1 - t0), "total_s": t1 - t0}
+
+    generate(min(8, min(spec["gen"])))  # warm-up: kernels, allocator, caches
+    bandwidth = bandwidth_gbs(device)
+    weights = decoder_bytes(model)
+    kv = kv_bytes_per_position(model, torch.finfo(act_dtype).bits // 8)
+    lengths = []
+    for gen in sorted(spec["gen"]):
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        runs = [generate(gen) for _ in range(spec["repeats"])]
+        decode = [r["decode_tok_s"] for r in runs if r["decode_tok_s"]]
+        read_per_token = weights + kv * (n_input + gen / 2)
+        bound = bandwidth * 1e9 / read_per_token
+        lengths.append({
+            "gen": gen, "runs": runs, "peak_memory_mb": peak_memory_mb(device),
+            **{f"{k}_{stat}": fn([r[k] for r in runs]) for k in ("decode_tok_s", "e2e_tok_s", "prefill_tok_s",
+                                                                    "prefill_s")
+               for stat, fn in (("median", statistics.median), ("min", min), ("max", max))
+               if all(r[k] is not None for r in runs)},
+            "bound_decode_tok_s": bound,
+            "bound_efficiency": statistics.median(decode) / bound if decode else None,
+        })
+    return {
+        "profile": spec["profile"], "device": device, "dtype": str(act_dtype).replace("torch.", ""),
+        "load_s": load_s, "weights_on_disk_bytes": sum(f.stat().st_size for f in Path(spec["path"]).glob("*.safetensors")),
+        "weights_in_memory_bytes": sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers())),
+        "decoder_read_bytes_per_token": weights, "bandwidth_gbs": bandwidth,
+        "kernel": linear_kernel(model), "input_tokens": n_input, "image_tokens": spec["image_tokens"],
+        "baseline_rss_mb": baseline_mb, "lengths": lengths,
+    }
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    result = run(spec)
+    Path(sys.argv[2]).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""``qtool bench``: the BF16-vs-Int8-vs-Int4 speed and memory table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from qtool import bench
+from qtool.bench import report as bench_report
+from qtool.cli.output import emit, status
+from qtool.cli.progress import layer_progress
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers") from None
+
+
+@click.command("bench")
+@click.argument("model")
+@click.option("--profiles", "profile_names", default="bf16,fp32,gptq-int8,gptq-int4,awq-int4", show_default=True)
+@click.option("--image-tokens", default=64, show_default=True, help="Visual tokens of the one input image.")
+@click.option("--gen", default="64", show_default=True, help="Comma-separated generation lengths.")
+@click.option("--repeats", default=3, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", type=int, help="torch threads in each measuring process.")
+@click.option("--calib", type=click.Path(path_type=Path), help="Calibration set for on-demand quantization.")
+@click.option("--samples", type=int, help="Calibration samples for on-demand quantization.")
+@click.option("--out", type=click.Path(path_type=Path), help="Results folder (default benchmarks/results/NAME).")
+@click.option("--force", is_flag=True, help="Replace an existing results folder.")
+def command(model, profile_names, image_tokens, gen, repeats, device, threads, calib, samples, out, force):
+    """Measure load time, prefill/decode tok/s and peak memory of MODEL per profile.
+
+    \b
+    Example:
+      qtool bench qwen2-vl-tiny --profiles bf16,gptq-int4 --gen 64,256 --out /tmp/bench
+    """
+    settings = bench.BenchSettings(image_tokens=image_tokens, gen=_ints(gen), repeats=repeats, device=device,
+                                   threads=threads, calib=calib, samples=samples)
+    out = out or Path("benchmarks/results") / f"{Path(model).name}-{device}"
+    from qtool.outputs import check_target
+
+    check_target(out, force)
+    with layer_progress("quantize (for bench)") as progress:
+        result = bench.run(model, [p.strip() for p in profile_names.split(",") if p.strip()], settings,
+                           status=lambda msg: status.print(msg), progress=progress)
+    bench_report.write(result, out, force)
+    rows = bench.summary_rows(result)
+    keep = [c for c in (rows[0] if rows else {}) if c == "profile" or c.startswith(("decode tok/s", "peak MiB"))]
+    emit(result.to_dict(), title=f"bench {model}: full table in {out}/table.md",
+         rows=[{c: r[c] for c in keep} for r in rows])

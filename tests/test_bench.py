@@ -1,0 +1,61 @@
+"""qtool bench on the tiny model with tiny lengths: real subprocesses, real files."""
+
+import json
+
+import pytest
+
+from conftest import assert_one_line_error, run_qtool
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "res"
+    proc = run_qtool("--json", "bench", "qwen2-vl-tiny", "--profiles", "bf16,rtn-int4", "--gen", "4,8",
+                     "--repeats", "2", "--image-tokens", "16", "--threads", "1", "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, json.loads(proc.stdout)
+
+
+def test_outputs_well_formed_with_positive_numbers(bench_run):
+    out, printed = bench_run
+    saved = json.loads((out / "bench.json").read_text())
+    assert saved == printed
+    assert saved["machine"]["cpu"] and saved["machine"]["versions"]["torch"]
+    assert [r["profile"] for r in saved["records"]] == ["bf16", "rtn-int4"]
+    for r in saved["records"]:
+        assert r["load_s"] > 0 and r["weights_in_memory_bytes"] > 0 and r["bandwidth_gbs"] > 0
+        assert [x["gen"] for x in r["lengths"]] == [4, 8]
+        for length in r["lengths"]:
+            assert len(length["runs"]) == 2
+            assert all(run["new_tokens"] == length["gen"] for run in length["runs"])
+            assert length["decode_tok_s_median"] > 0 and length["prefill_tok_s_median"] > 0
+            assert length["e2e_tok_s_median"] > 0 and length["peak_memory_mb"] > 0
+            assert 0 < length["bound_efficiency"]
+    assert saved["records"][0]["kernel"] == "Linear" and saved["records"][1]["kernel"] != "Linear"
+    # int4 weights really are smaller in memory
+    assert saved["records"][1]["weights_in_memory_bytes"] < saved["records"][0]["weights_in_memory_bytes"]
+    table = (out / "table.md").read_text()
+    assert "| bf16 |" in table and "| rtn-int4 |" in table and "decode tok/s (8)" in table
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_one_subprocess_per_profile(bench_run):
+    out, saved = bench_run
+    # each profile's process measured its own import-time RSS baseline: two separate processes
+    baselines = [r["baseline_rss_mb"] for r in saved["records"]]
+    assert all(b > 0 for b in baselines)
+    assert all(r["artifact"] for r in saved["records"])
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--device", "tpu"], ["device"]),
+    (["--repeats", "0"], ["--repeats"]),
+    (["--gen", "1"], ["--gen"]),
+    (["--gen", "9000"], ["context"]),
+    (["--profiles", "gptq-int3"], ["unknown profile"]),
+])
+def test_bad_bench_requests_are_one_line(tmp_path, args, needles):
+    proc = run_qtool("bench", "qwen2-vl-tiny", "--profiles", "bf16", *args, "--out", tmp_path / "o") \
+        if "--profiles" not in args else run_qtool("bench", "qwen2-vl-tiny", *args, "--out", tmp_path / "o")
+    assert_one_line_error(proc, *needles)
+    assert not (tmp_path / "o").exists()
