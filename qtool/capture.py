@@ -16,6 +16,21 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
+def engine_scratch(folder: Path) -> Iterator[Path]:
+    """Run a library inside ``folder``: its output goes to ``folder/engine.log`` and anything it writes
+    relative to the working directory (GPTQModel creates ``./logs``) lands in ``folder``, not the user's cwd.
+    Pass absolute paths to the library."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        with engine_output_to(folder / "engine.log"):
+            yield folder
+    finally:
+        os.chdir(cwd)
+
+
+@contextlib.contextmanager
 def engine_output_to(log: Path) -> Iterator[None]:
     """Redirect fds 1 and 2 into ``log`` (draw progress on a handle duplicated beforehand)."""
     sys.stdout.flush()

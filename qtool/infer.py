@@ -8,6 +8,26 @@ import torch
 from PIL import Image
 
 
+IGNORE = -100
+
+
+def answer_mask(ids: torch.Tensor, prefix: list[int], end: int) -> torch.Tensor:
+    """Labels that keep only assistant answers and their closing <|im_end|>."""
+    labels = torch.full_like(ids, IGNORE)
+    for row in range(ids.shape[0]):
+        seq = ids[row].tolist()
+        i = 0
+        while i < len(seq):
+            if seq[i:i + len(prefix)] == prefix:
+                j = i + len(prefix)
+                while j < len(seq) and seq[j] != end:
+                    j += 1
+                labels[row, i + len(prefix): j + 1] = ids[row, i + len(prefix): j + 1]
+                i = j
+            i += 1
+    return labels
+
+
 def user_turn(image: Image.Image | None, text: str) -> dict:
     content = ([{"type": "image"}] if image is not None else []) + [{"type": "text", "text": text}]
     return {"role": "user", "content": content}

@@ -24,9 +24,9 @@ def cli(ctx: click.Context, json_: bool) -> None:
 
 
 def _register() -> None:
-    from qtool.cli import bench, calib, models, plan, quantize
+    from qtool.cli import bench, calib, eval, export, models, plan, quantize
 
-    for module in (models, calib, quantize, bench, plan):
+    for module in (models, calib, quantize, bench, plan, eval, export):
         cli.add_command(module.command)
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from qtool import paths, profiles
-from qtool.capture import engine_output_to
+from qtool.capture import engine_scratch
 from qtool.errors import QtoolError
 from qtool.fingerprint import sha256_files, versions
 from qtool.models.checkpoint import inspect_checkpoint, resolve_model
@@ -78,7 +78,7 @@ def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None =
     if not isinstance(profile, profiles.QUANTIZED):
         raise QtoolError(f"profile {profile.name} is a float profile and quantizes nothing",
                          "use gptq-int4, gptq-int8, awq-int4 or rtn-int4")
-    source = resolve_model(model)
+    source = resolve_model(model).absolute()
     info = inspect_checkpoint(source, allow_pickle=allow_pickle)
     if quantize_vision:
         raise QtoolError(
@@ -98,14 +98,16 @@ def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None =
         picked = pick(calib_set, samples or profile.samples)
         conversations = to_conversations(picked, info.adapter)
         calib_hash, used = calib_set.sha256, len(picked)
-    ckpt = paths.cache() / "quantize-checkpoints" / _run_key(info, profile, calib_hash, used)
+    run_key = _run_key(info, profile, calib_hash, used)
+    ckpt = paths.cache().absolute() / "quantize-checkpoints" / run_key
+    scratch = paths.cache().absolute() / "engine-runs" / run_key  # engine log; kept if the run fails
     if not resume:
         shutil.rmtree(ckpt, ignore_errors=True)
     t0 = time.time()
     with staged_dir(out, force) as tmp:
         layers = info.config["text_config"]["num_hidden_layers"]
-        peak_gpu = _run_engine(source, profile, device, conversations, tmp, ckpt, resume, layers, progress,
-                               trust_remote_code)
+        peak_gpu = _run_engine(source, profile, device, conversations, tmp, ckpt, scratch, resume, layers,
+                               progress, trust_remote_code)
         artifact.copy_side_files(source, tmp)
         qc = artifact.fix_quantization_config(tmp, info.adapter)
         errors = artifact.layer_errors(tmp)
@@ -127,6 +129,7 @@ def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None =
         }
         (tmp / "qtool.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(ckpt, ignore_errors=True)
+    shutil.rmtree(scratch, ignore_errors=True)
     return result
 
 
@@ -151,12 +154,12 @@ class _LayerProgress:
             self.progress(self.done, self.total)
 
 
-def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Path, ckpt: Path,
+def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Path, ckpt: Path, scratch: Path,
                 resume: bool, layers: int, progress: ProgressFn | None, trust_remote_code: bool):
     os.environ.setdefault("GPTQMODEL_CPU_WORKERS", str(max(1, min(4, os.cpu_count() or 1))))
     import torch
 
-    with engine_output_to(tmp / "engine.log"):
+    with engine_scratch(scratch):
         from gptqmodel import GPTQModel
         from gptqmodel.looper.checkpoint_store import CheckpointConfig
 
@@ -170,7 +173,6 @@ def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Pa
                                                     interval="layer:1")
         model.quantize(conversations or None, batch_size=1, **kwargs)
         model.save(str(tmp))
-    (tmp / "engine.log").unlink(missing_ok=True)
     if progress:
         progress(layers, layers)
     if device == "cuda":

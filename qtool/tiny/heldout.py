@@ -50,4 +50,10 @@ def write(folder: Path, scenes: int = SCENES) -> Path:
         rows.append({"id": it.id, "image": name, "question": it.question, "answer": it.answer, "type": it.kind})
     path = folder / "questions.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # captions in the form the model was trained to produce, on held-out scenes only
+    captions = [{"id": f"heldout-{i:04d}-caption", "image": f"images/scene-{i:04d}.png",
+                 "prompt": "Describe the image.", "text": tasks.describe(tasks.scene("heldout", i))}
+                for i in range(scenes)]
+    (folder / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in captions))
     return path
+

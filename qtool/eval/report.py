@@ -1,0 +1,81 @@
+"""Eval outputs: JSON, a markdown table in Qwen's layout (rows = precisions) with fidelity columns, a PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from qtool import machine
+from qtool.bench.report import markdown_table
+from qtool.eval import EvalReport
+from qtool.outputs import staged_dir
+
+
+def _pct(x) -> str:
+    return "" if x is None else f"{100 * x:.1f}"
+
+
+def rows(report: EvalReport) -> list[dict]:
+    out = []
+    for r in report.rows:
+        acc = r["accuracy"]
+        row = {"precision": r["profile"], "accuracy %": f"{_pct(acc['overall']['accuracy'])} ± {_pct(acc['overall']['se'])}"}
+        row.update({f"{k} %": _pct(v["accuracy"]) for k, v in acc.items() if k != "overall"})
+        row.update({
+            "recovery %": _pct(r["recovery"]),
+            "KL answer (mean / p99)": f"{r['kl_answer']['mean']:.2e} / {r['kl_answer']['p99']:.2e}",
+            "KL all text (mean)": f"{r['kl_all_text']['mean']:.2e}",
+            "top-1 answer %": _pct(r["top1_answer"]), "top-1 all %": _pct(r["top1_all_text"]),
+            "answer NLL": f"{r['answer_nll']:.4f}",
+            "caption ppl": "" if r["caption_perplexity"] is None else f"{r['caption_perplexity']:.3f}",
+        })
+        out.append(row)
+    return out
+
+
+def markdown(report: EvalReport) -> str:
+    ref = report.rows[0]["profile"] if report.rows else "?"
+    return "\n".join([
+        f"# qtool eval: {report.model}",
+        "",
+        f"Dataset: `{report.dataset}` ({report.questions} questions). Machine: {machine.label(report.machine)}.",
+        "",
+        markdown_table(rows(report)),
+        "",
+        f"- accuracy: exact match (case-insensitive) of greedy answers, ± one binomial standard error; "
+        f"recovery = accuracy / {ref} accuracy.",
+        f"- KL(float || quantized), top-1 agreement: teacher-forced on the gold answers, every precision against "
+        f"{ref}; 'answer' = answer tokens, 'all text' = every position whose next token is text.",
+        "- caption ppl: perplexity of held-out image captions (disjoint from calib_data/).",
+        "",
+    ])
+
+
+def chart(report: EvalReport, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["profile"] for r in report.rows]
+    fig, (acc, kl) = plt.subplots(1, 2, figsize=(10, 4))
+    acc.bar(names, [100 * r["accuracy"]["overall"]["accuracy"] for r in report.rows],
+            yerr=[100 * r["accuracy"]["overall"]["se"] for r in report.rows])
+    acc.set_title("held-out accuracy (%)")
+    kl.bar(names, [max(r["kl_answer"]["mean"], 1e-12) for r in report.rows])
+    kl.set_yscale("log")
+    kl.set_title("KL(float || quantized), answer tokens")
+    for ax in (acc, kl):
+        ax.tick_params(axis="x", rotation=20)
+    fig.suptitle(f"{Path(report.model).name} on {machine.label(report.machine)}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(report: EvalReport, out: Path, force: bool = False) -> Path:
+    with staged_dir(out, force) as tmp:
+        (tmp / "eval.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        (tmp / "table.md").write_text(markdown(report))
+        chart(report, tmp / "chart.png")
+    return Path(out)

@@ -1,0 +1,49 @@
+"""KL / agreement / perplexity against hand-computed distributions."""
+
+import math
+
+import pytest
+import torch
+
+from qtool.eval import fidelity
+
+
+def logp(*rows):
+    return torch.tensor(rows, dtype=torch.float64).log()
+
+
+def test_kl_matches_hand_computation():
+    p = logp([0.5, 0.25, 0.25])
+    q = logp([0.25, 0.5, 0.25])
+    expected = 0.5 * math.log(0.5 / 0.25) + 0.25 * math.log(0.25 / 0.5) + 0.25 * math.log(1.0)
+    assert fidelity.kl_per_position(p, q).item() == pytest.approx(expected, abs=1e-12)
+    # KL is not symmetric in general
+    r = logp([0.7, 0.2, 0.1])
+    assert fidelity.kl_per_position(p, r).item() != pytest.approx(fidelity.kl_per_position(r, p).item())
+
+
+def test_kl_of_a_distribution_with_itself_is_zero():
+    p = torch.log_softmax(torch.randn(7, 11, dtype=torch.float64), -1)
+    assert torch.all(fidelity.kl_per_position(p, p) == 0)
+    assert fidelity.top1_agreement(p, p).mean().item() == 1.0
+
+
+def test_top1_agreement_counts_matching_argmax():
+    p = logp([0.6, 0.4], [0.3, 0.7], [0.5 + 1e-9, 0.5 - 1e-9])
+    q = logp([0.9, 0.1], [0.8, 0.2], [0.4, 0.6])
+    assert fidelity.top1_agreement(p, q).tolist() == [1.0, 0.0, 0.0]
+
+
+def test_nll_and_perplexity():
+    p = logp([0.5, 0.5], [0.25, 0.75])
+    nll = fidelity.token_nll(p, torch.tensor([0, 1]))
+    assert nll.tolist() == pytest.approx([math.log(2), -math.log(0.75)])
+    assert fidelity.perplexity(nll) == pytest.approx(math.exp((math.log(2) - math.log(0.75)) / 2))
+
+
+def test_summary_and_standard_error():
+    values = torch.arange(101, dtype=torch.float64)
+    s = fidelity.summarize(values)
+    assert s["mean"] == pytest.approx(50.0) and s["p99"] == pytest.approx(99.0)
+    assert fidelity.standard_error(0.9, 100) == pytest.approx(0.03)
+    assert fidelity.summarize(torch.tensor([]))["mean"] is None
