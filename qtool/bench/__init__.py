@@ -55,7 +55,8 @@ def check_settings(s: BenchSettings) -> None:
 
 
 def run(model: str | Path, profile_names: list[str], settings: BenchSettings,
-        status: Status | None = None, progress=None) -> BenchReport:
+        status: Status | None = None, progress=None, artifacts: dict[str, Path] | None = None) -> BenchReport:
+    """Measure each profile; ``artifacts`` maps profile names to already-built artifacts."""
     check_settings(settings)
     source = resolve_model(model)
     info = inspect_checkpoint(source)
@@ -70,8 +71,8 @@ def run(model: str | Path, profile_names: list[str], settings: BenchSettings,
     for profile in chosen:
         say = status or (lambda _msg: None)
         say(f"{profile.name}: preparing artifact")
-        path = artifact_for(source, profile, calib=settings.calib, samples=settings.samples, device=settings.device,
-                            progress=progress)
+        path = (artifacts or {}).get(profile.name) or artifact_for(
+            source, profile, calib=settings.calib, samples=settings.samples, device=settings.device, progress=progress)
         say(f"{profile.name}: measuring in a fresh process")
         record = _measure(path, profile, settings)
         record["artifact"] = str(path)
@@ -106,7 +107,7 @@ def summary_rows(report: BenchReport) -> list[dict]:
             row[f"decode tok/s ({g})"] = round(length["decode_tok_s_median"], 2)
             row[f"e2e tok/s ({g})"] = round(length["e2e_tok_s_median"], 2)
             row[f"peak MiB ({g})"] = round(length["peak_memory_mb"], 1)
-            row[f"bound eff. ({g})"] = f"{100 * length['bound_efficiency']:.0f}%"
+            row[f"bound eff. ({g})"] = f"{100 * length['bound_efficiency']:.1f}%"
         row["prefill tok/s"] = round(statistics.median(x["prefill_tok_s_median"] for x in r["lengths"]), 1)
         rows.append(row)
     return rows

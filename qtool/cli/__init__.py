@@ -24,10 +24,11 @@ def cli(ctx: click.Context, json_: bool) -> None:
 
 
 def _register() -> None:
-    from qtool.cli import bench, calib, eval, export, models, plan, quantize
+    from qtool.cli import bench, calib, eval, export, models, plan, quantize, release
 
-    for module in (models, calib, quantize, bench, plan, eval, export):
-        cli.add_command(module.command)
+    for module in (models, calib, quantize, bench, plan, eval, export, release):
+        for command in module.command if isinstance(module.command, tuple) else (module.command,):
+            cli.add_command(command)
 
 
 _register()

@@ -24,10 +24,11 @@ from qtool.quantization import quantize
 @click.option("--quantize-vision", is_flag=True, help="Also quantize the vision tower's linears.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last finished layer.")
+@click.option("--restart", is_flag=True, help="Discard an interrupted run's checkpoint and start over.")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading pickle (.bin) weights: runs code from the file.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow the model folder's own Python code to run.")
 def command(model, profile_name, calib, samples, bits, group_size, out, device, quantize_vision, force, resume,
-            allow_pickle, trust_remote_code):
+            restart, allow_pickle, trust_remote_code):
     """Quantize MODEL (a folder or a bundled name such as qwen2-vl-tiny).
 
     \b
@@ -41,12 +42,13 @@ def command(model, profile_name, calib, samples, bits, group_size, out, device, 
         click.echo("warning: --trust-remote-code: Python files in the model folder will run", err=True)
     with layer_progress(f"quantize {profile.name}") as progress:
         result = quantize(model, profile, out=out, calib=calib, samples=samples, device=device,
-                          quantize_vision=quantize_vision, force=force, resume=resume, allow_pickle=allow_pickle,
-                          trust_remote_code=trust_remote_code, progress=progress)
+                          quantize_vision=quantize_vision, force=force, resume=resume, restart=restart,
+                          allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, progress=progress)
     summary = {
         "artifact": result.out, "profile": result.profile, "layers": result.layers,
         "calibration samples": result.samples, "wall time (s)": result.wall_s,
-        "peak RSS (MiB)": result.peak_rss_mb, "peak GPU (MiB)": result.peak_gpu_mb,
+        "resumed layers": result.resumed_layers, "peak RSS (MiB)": result.peak_rss_mb,
+        "peak GPU (MiB)": result.peak_gpu_mb,
         "weights (MiB)": f"{result.source_bytes / 2**20:.1f} -> {result.artifact_bytes / 2**20:.1f}",
         "mean layer loss": result.mean_layer_loss,
     }

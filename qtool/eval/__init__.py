@@ -53,8 +53,9 @@ def accuracy(items: list[VQAItem], answers: list[str]) -> dict:
 
 def run(model: str | Path, profile_names: list[str], *, dataset: Path | None = None, captions: Path | None = None,
         limit: int | None = None, calib: Path | None = None, samples: int | None = None,
-        status: Status | None = None, progress=None) -> EvalReport:
-    """Evaluate each profile; the first float profile (bf16 if none is named) is the reference."""
+        status: Status | None = None, progress=None, artifacts: dict[str, Path] | None = None) -> EvalReport:
+    """Evaluate each profile; the first float profile (bf16 if none is named) is the reference.
+    ``artifacts`` maps profile names to already-built artifacts."""
     if not profile_names:
         raise QtoolError("no profiles given", "pass e.g. --profiles bf16,gptq-int4")
     say = status or (lambda _m: None)
@@ -76,7 +77,8 @@ def run(model: str | Path, profile_names: list[str], *, dataset: Path | None = N
     ref_accuracy = None
     for profile in [ref_profile] + [p for p in chosen if p is not ref_profile]:
         say(f"{profile.name}: preparing")
-        path = artifact_for(source, profile, calib=calib, samples=samples, progress=progress)
+        path = (artifacts or {}).get(profile.name) or artifact_for(source, profile, calib=calib, samples=samples,
+                                                                   progress=progress)
         test = ref_model if profile is ref_profile else _load(path, getattr(profile, "dtype", "bfloat16"))[0]
         say(f"{profile.name}: answering {len(items)} questions")
         answers = infer.answer(test, processor, images, questions)

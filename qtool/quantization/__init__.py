@@ -32,6 +32,7 @@ class QuantizeResult:
     wall_s: float
     peak_rss_mb: float
     peak_gpu_mb: float | None
+    resumed_layers: int
     source_bytes: int
     artifact_bytes: int
     mean_layer_loss: float | None
@@ -72,7 +73,7 @@ def check_group_size(info, profile) -> None:
 
 def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None = None,
              calib: Path | None = None, samples: int | None = None, device: str = "cpu",
-             quantize_vision: bool = False, force: bool = False, resume: bool = False,
+             quantize_vision: bool = False, force: bool = False, resume: bool = False, restart: bool = False,
              allow_pickle: bool = False, trust_remote_code: bool = False,
              progress: ProgressFn | None = None) -> QuantizeResult:
     if not isinstance(profile, profiles.QUANTIZED):
@@ -101,20 +102,25 @@ def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None =
     run_key = _run_key(info, profile, calib_hash, used)
     ckpt = paths.cache().absolute() / "quantize-checkpoints" / run_key
     scratch = paths.cache().absolute() / "engine-runs" / run_key  # engine log; kept if the run fails
-    if not resume:
+    done_before = checkpointed_layers(ckpt)
+    if done_before and not (resume or restart):
+        raise QtoolError(f"an interrupted run of this exact job has {done_before} layer(s) checkpointed in {ckpt}",
+                         "pass --resume to continue it, or --restart to discard it")
+    if restart:
         shutil.rmtree(ckpt, ignore_errors=True)
+        done_before = 0
     t0 = time.time()
     with staged_dir(out, force) as tmp:
         layers = info.config["text_config"]["num_hidden_layers"]
         peak_gpu = _run_engine(source, profile, device, conversations, tmp, ckpt, scratch, resume, layers,
-                               progress, trust_remote_code)
+                               progress, trust_remote_code, done_before)
         artifact.copy_side_files(source, tmp)
         qc = artifact.fix_quantization_config(tmp, info.adapter)
         errors = artifact.layer_errors(tmp)
         result = QuantizeResult(
             out=str(out), profile=profile.name, layers=layers, samples=used, wall_s=round(time.time() - t0, 2),
             peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            peak_gpu_mb=peak_gpu, source_bytes=info.total_bytes,
+            peak_gpu_mb=peak_gpu, resumed_layers=done_before, source_bytes=info.total_bytes,
             artifact_bytes=sum(f.stat().st_size for f in tmp.glob("*.safetensors")),
             mean_layer_loss=_mean([e["loss"] for e in errors if e["loss"] is not None]),
             layer_errors=errors,
@@ -133,6 +139,15 @@ def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None =
     return result
 
 
+def checkpointed_layers(ckpt: Path) -> int:
+    """Decoder layers already finished in an interrupted run's checkpoint (GPTQModel's store layout)."""
+    try:
+        ref = json.loads((ckpt / "CURRENT").read_text())["generations"][0]
+        return int(json.loads((ckpt / "objects" / ref).read_text())["cursor"]) + 1
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return 0
+
+
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -145,8 +160,10 @@ def _run_key(info, profile, calib_hash, samples) -> str:
 
 
 class _LayerProgress:
-    def __init__(self, total: int, progress: ProgressFn | None):
-        self.total, self.progress, self.done = total, progress, 0
+    def __init__(self, total: int, progress: ProgressFn | None, done: int = 0):
+        self.total, self.progress, self.done = total, progress, done
+        if progress:
+            progress(done, total)
 
     def layer_complete(self, layer_idx: int, submodule_finalized: bool):
         if submodule_finalized and self.progress:
@@ -155,7 +172,7 @@ class _LayerProgress:
 
 
 def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Path, ckpt: Path, scratch: Path,
-                resume: bool, layers: int, progress: ProgressFn | None, trust_remote_code: bool):
+                resume: bool, layers: int, progress: ProgressFn | None, trust_remote_code: bool, done_before: int):
     os.environ.setdefault("GPTQMODEL_CPU_WORKERS", str(max(1, min(4, os.cpu_count() or 1))))
     import torch
 
@@ -165,7 +182,7 @@ def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Pa
 
         model = GPTQModel.load(str(source), engine_config(profile, device), dtype=torch.bfloat16,
                                trust_remote_code=trust_remote_code)
-        model.layer_callback = _LayerProgress(layers, progress)
+        model.layer_callback = _LayerProgress(layers, progress, done_before)
         kwargs = {}
         if conversations:
             ckpt.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,71 @@
+"""``verify``: every file's hash and size, then every variant loaded by its consumer in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from qtool.errors import QtoolError
+from qtool.fingerprint import sha256_file
+from qtool.release.bundle import CHECKSUMS, MANIFEST
+
+SMOKE = {"transformers": Path(__file__).with_name("smoke_transformers.py")}
+
+
+def check_files(root: Path) -> dict:
+    root = Path(root)
+    if not root.is_dir():
+        raise QtoolError(f"release folder {root} does not exist", "pass the --out folder of `qtool release`")
+    for name in (MANIFEST, CHECKSUMS):
+        if not (root / name).is_file():
+            raise QtoolError(f"{root / name} is missing", "re-run `qtool release` to seal the folder")
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+        files = manifest["files"]
+    except (ValueError, KeyError):
+        raise QtoolError(f"{root / MANIFEST} is not a qtool release manifest", "re-run `qtool release`") from None
+    listed = {line.split("  ", 1)[1]: line.split("  ", 1)[0]
+              for line in (root / CHECKSUMS).read_text().splitlines() if "  " in line}
+    if listed.keys() != files.keys() or any(listed[k] != files[k]["sha256"] for k in files):
+        raise QtoolError(f"{CHECKSUMS} and {MANIFEST} disagree", "re-run `qtool release` to rebuild them")
+    for rel, expected in files.items():
+        path = root / rel
+        if not path.is_file():
+            raise QtoolError(f"missing file {rel}", "re-run `qtool release` to rebuild the variant")
+        if path.stat().st_size != expected["bytes"]:
+            raise QtoolError(f"size mismatch in {rel} ({path.stat().st_size} != {expected['bytes']} bytes)",
+                             "the file is truncated or replaced; re-run `qtool release`")
+        if sha256_file(path) != expected["sha256"]:
+            raise QtoolError(f"checksum mismatch in {rel}", "the file is corrupted; re-run `qtool release`")
+    extra = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
+                   and p.relative_to(root).as_posix() not in files and p.name not in (MANIFEST, CHECKSUMS)
+                   and not p.relative_to(root).as_posix().startswith("."))
+    if extra:
+        raise QtoolError(f"unlisted file {extra[0]} in the release", "remove it or re-run `qtool release`")
+    return manifest
+
+
+def smoke(root: Path, name: str, kind: str) -> dict:
+    proc = subprocess.run([sys.executable, str(SMOKE[kind]), str(Path(root) / name)], capture_output=True,
+                          text=True, timeout=1800)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise QtoolError(f"variant {name} does not load with {kind}: {last}", "re-run `qtool release`")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not result.get("finite"):
+        raise QtoolError(f"variant {name} produces non-finite logits", "re-run `qtool release`")
+    return result
+
+
+def verify(root: Path, status=None) -> list[dict]:
+    manifest = check_files(root)
+    rows = []
+    for name, variant in manifest["variants"].items():
+        if status:
+            status(f"{name}: loading with {variant['kind']} in a fresh process")
+        result = smoke(root, name, variant["kind"])
+        rows.append({"variant": name, "consumer": variant["kind"], "files": "ok", "load": result["loaded"],
+                     "generated tokens": result["new_tokens"]})
+    return rows
