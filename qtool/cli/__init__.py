@@ -6,6 +6,7 @@ interrupted; 1 only for an unexpected internal failure.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -32,6 +33,11 @@ def _register() -> None:
 
 
 _register()
+
+# The CLI owns its stderr: keep library chatter that is not ours off it (torch warns when torchao,
+# pulled in by gptqmodel, registers its enums; transformers logs load details).
+for _noisy in ("torch.utils._pytree", "transformers", "gptqmodel"):
+    logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> None:
