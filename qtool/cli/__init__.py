@@ -25,9 +25,9 @@ def cli(ctx: click.Context, json_: bool) -> None:
 
 
 def _register() -> None:
-    from qtool.cli import bench, calib, eval, export, models, plan, quantize, release
+    from qtool.cli import ask, bench, calib, eval, export, models, plan, quantize, release
 
-    for module in (models, calib, quantize, bench, plan, eval, export, release):
+    for module in (models, calib, quantize, bench, plan, eval, export, release, ask):
         for command in module.command if isinstance(module.command, tuple) else (module.command,):
             cli.add_command(command)
 
