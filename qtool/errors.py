@@ -11,3 +11,9 @@ class QtoolError(Exception):
     def __init__(self, problem: str, fix: str | None = None):
         self.problem, self.fix = problem, fix
         super().__init__(f"{problem}; {fix}" if fix else problem)
+
+
+class Interrupted(QtoolError):
+    """The user stopped a run (Ctrl-C); finished work is kept where it can be resumed."""
+
+    exit_code = 130

@@ -12,7 +12,7 @@ import sys
 import click
 
 from qtool import __version__
-from qtool.errors import QtoolError
+from qtool.errors import Interrupted, QtoolError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,6 +43,9 @@ for _noisy in ("torch.utils._pytree", "transformers", "gptqmodel"):
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, standalone_mode=False)
+    except Interrupted as exc:
+        click.echo(f"interrupted: {exc}", err=True)
+        sys.exit(exc.exit_code)
     except QtoolError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

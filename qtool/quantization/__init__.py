@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from qtool import paths, profiles
 from qtool.capture import engine_scratch
-from qtool.errors import QtoolError
+from qtool.errors import Interrupted, QtoolError
 from qtool.fingerprint import sha256_files, versions
 from qtool.models.checkpoint import inspect_checkpoint, resolve_model
 from qtool.outputs import check_target, staged_dir
@@ -159,6 +160,39 @@ def _run_key(info, profile, calib_hash, samples) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+@contextlib.contextmanager
+def layer_checkpoints_for_vl_models():
+    """Let GPTQModel's per-layer checkpoints serve Qwen-VL models, for this call only.
+
+    GPTQModel 7.7 gates checkpointing on an allow-list of model types (llama, qwen3_moe), but its
+    state adapter is model-agnostic: it stores the packed layers and the next layer's captured inputs.
+    tests/test_interrupt.py checks that a killed and resumed Qwen2-VL run writes the same artifact as
+    an uninterrupted one. The patch is undone when the call returns.
+    """
+    from gptqmodel.looper import gptq_checkpoint
+
+    original = gptq_checkpoint.validate_checkpoint_support
+
+    def validate(model, **kwargs):
+        config = model.model.config
+        had = "model_type" in config.__dict__
+        saved = config.__dict__.get("model_type")
+        config.model_type = "llama"  # the allow-list is the only model-specific part of the check
+        try:
+            return original(model, **kwargs)
+        finally:
+            if had:
+                config.model_type = saved
+            else:
+                del config.model_type
+
+    gptq_checkpoint.validate_checkpoint_support = validate
+    try:
+        yield
+    finally:
+        gptq_checkpoint.validate_checkpoint_support = original
+
+
 class _LayerProgress:
     def __init__(self, total: int, progress: ProgressFn | None, done: int = 0):
         self.total, self.progress, self.done = total, progress, done
@@ -188,7 +222,14 @@ def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Pa
             ckpt.mkdir(parents=True, exist_ok=True)
             kwargs["checkpoint"] = CheckpointConfig(path=str(ckpt), resume="auto" if resume else "never",
                                                     interval="layer:1")
-        model.quantize(conversations or None, batch_size=1, **kwargs)
+        from gptqmodel.looper.checkpoint import CheckpointStopped
+
+        try:
+            with layer_checkpoints_for_vl_models():
+                model.quantize(conversations or None, batch_size=1, **kwargs)
+        except CheckpointStopped:
+            raise Interrupted(f"stopped after {checkpointed_layers(ckpt)} of {layers} layers, which are checkpointed",
+                              "re-run the same command with --resume to continue") from None
         model.save(str(tmp))
     if progress:
         progress(layers, layers)

@@ -1,0 +1,45 @@
+"""``qtool calib``: check a calibration set before a multi-hour run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from qtool.cli.output import emit
+from qtool.errors import QtoolError
+
+
+@click.group("calib")
+def command():
+    """Validate and inspect calibration sets (folder with records.jsonl)."""
+
+
+@command.command("validate")
+@click.argument("path", type=click.Path(path_type=Path))
+def validate(path):
+    """List every problem in the set at PATH; exit 2 if there is any."""
+    from qtool.calibration.records import load_records
+
+    calib = load_records(path, strict=False)
+    for problem in calib.problems:
+        click.echo(f"problem: {problem}", err=True)
+    if calib.problems:
+        raise QtoolError(f"{len(calib.problems)} of {len(calib.problems) + len(calib.records)} records are invalid",
+                         "fix the records listed above")
+    emit({"path": str(calib.path), "records": len(calib.records), "sha256": calib.sha256},
+         title=f"{calib.path}: {len(calib.records)} valid records")
+
+
+@command.command("inspect")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--model", help="Model folder or bundled name whose processor limits to use.")
+def inspect(path, model):
+    """Counts, image sizes and visual tokens per sample for MODEL's processor."""
+    from qtool.calibration.inspect import inspect_set
+    from qtool.models.checkpoint import resolve_model
+
+    report = inspect_set(path, resolve_model(model) if model else None)
+    summary = {k: report[k] for k in ("path", "records", "sha256", "visual_tokens", "image_pixels", "text_chars")}
+    summary["problems"] = len(report["problems"])
+    emit(report, title="calibration set", rows=[{"field": k, "value": v} for k, v in summary.items()])
