@@ -52,6 +52,7 @@ def _dataset(tmp_path, lines):
     ('{"image": "ok.png", "question": "q?"}', "answer"),
     ('{"image": "ok.png", "question": "", "answer": "a"}', "question"),
     ('{"image": "../ok.png", "question": "q?", "answer": "a"}', "escapes"),
+    ('{"image": "ok\\u0000.png", "question": "q?", "answer": "a"}', "NUL"),
     ('{"image": "missing.png", "question": "q?", "answer": "a"}', "missing.png"),
     ('{"image": "bad.png", "question": "q?", "answer": "a"}', "bad.png"),
     ('{"image": "ok.png", "question": "q?", "answer": "a"', "not valid JSON"),

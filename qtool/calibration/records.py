@@ -84,18 +84,27 @@ def _parse(line: str, no: int, folder: Path, seen: set) -> tuple[CalibRecord | N
     text = rec.get("text", "")
     if not isinstance(text, str) or (not text.strip() and not messages):
         return None, f"{where}: empty text"
-    image = rec.get("image")
-    if not isinstance(image, str) or not image.strip():
-        return None, f"{where}: missing image path"
-    if Path(image).is_absolute():
-        return None, f"{where}: image path {image!r} is absolute; use a path relative to the set's folder"
-    resolved = (folder / image).resolve()
-    if not resolved.is_relative_to(folder):
-        return None, f"{where}: image path {image!r} escapes the set's folder"
-    problem = check_image(resolved)
+    resolved, problem = resolve_image(folder, rec.get("image"))
     if problem:
         return None, f"{where}: {problem}"
     return CalibRecord(rid, resolved, text, messages, no), None
+
+
+def resolve_image(folder: Path, image) -> tuple[Path | None, str | None]:
+    """A record's image path, resolved inside ``folder`` and checked, or the problem in one line."""
+    if not isinstance(image, str) or not image.strip():
+        return None, "missing image path"
+    if "\x00" in image:
+        return None, "image path contains a NUL byte"
+    if Path(image).is_absolute():
+        return None, f"image path {image!r} is absolute; use a path relative to the set's folder"
+    try:
+        resolved = (folder / image).resolve()
+        if not resolved.is_relative_to(folder):
+            return None, f"image path {image!r} escapes the set's folder"
+        return resolved, check_image(resolved)
+    except (OSError, ValueError) as exc:
+        return None, f"image path {image!r} is not usable ({type(exc).__name__})"
 
 
 def load_records(path: Path, *, strict: bool = True) -> CalibSet:

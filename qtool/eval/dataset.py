@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qtool import paths
-from qtool.calibration.images import check_image
+from qtool.calibration.records import resolve_image
 from qtool.errors import QtoolError
 
 CAPTION_PROMPT = "Describe this image."
@@ -79,11 +79,7 @@ def _records(path: Path, required: tuple[str, ...], limit: int | None) -> list[t
             problems.append(f"{where}: duplicate id {rid!r}")
             continue
         ids.add(rid)
-        image = (folder / rec["image"]).resolve()
-        if not image.is_relative_to(folder):
-            problems.append(f"{where}: image path {rec['image']!r} escapes the dataset folder")
-            continue
-        problem = check_image(image)
+        image, problem = resolve_image(folder, rec["image"])
         if problem:
             problems.append(f"{where}: {problem}")
             continue

@@ -1,0 +1,152 @@
+"""Calibration sets on real files: the default set, every listed bad input, CLI exit codes, fuzzing."""
+
+import json
+import os
+
+import pytest
+from hypothesis import given, settings, strategies as st
+from PIL import Image
+
+from conftest import REPO, assert_one_line_error, run_qtool
+from qtool.calibration.images import load_image
+from qtool.calibration.records import load_records
+from qtool.errors import QtoolError
+
+
+def make_set(tmp_path, records, images=("ok.png",)):
+    d = tmp_path / "set"
+    (d / "img").mkdir(parents=True)
+    for name in images:
+        Image.new("RGB", (64, 48), (10, 200, 30)).save(d / "img" / name)
+    (d / "records.jsonl").write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return d
+
+
+GOOD = {"id": "good", "image": "img/ok.png", "text": "a green rectangle"}
+
+
+def test_default_set_is_clean_and_large_enough():
+    calib = load_records(REPO / "calib_data")
+    assert len(calib.records) >= 128 and not calib.problems
+    kinds = {r.id.split("-")[0] for r in calib.records}
+    assert {"photo", "chart", "doc", "sign", "shapes"} <= kinds
+    assert any(r.messages for r in calib.records)
+    assert len(calib.sha256) == 64
+
+
+def test_default_set_is_reproducible(tmp_path):
+    from qtool.calibration.build_default import build
+
+    build(tmp_path / "calib")
+    assert (tmp_path / "calib" / "records.jsonl").read_bytes() == (REPO / "calib_data" / "records.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("record, needle", [
+    ('{"id": "a", "image": "img/ok.png", "text": "x"', "not valid JSON"),
+    ('["a"]', "JSON object"),
+    ({"image": "img/ok.png", "text": "x"}, "missing or empty id"),
+    ({"id": "b", "image": "img/ok.png", "text": "  "}, "empty text"),
+    ({"id": "good", "image": "img/ok.png", "text": "again"}, "duplicate id"),
+    ({"id": "c", "image": "../escape.png", "text": "x"}, "escapes"),
+    ({"id": "d", "image": "/etc/passwd", "text": "x"}, "absolute"),
+    ({"id": "e", "image": "img/missing.png", "text": "x"}, "does not exist"),
+    ({"id": "f", "text": "x"}, "missing image"),
+    ({"id": "g", "image": "img/ok.png", "messages": [{"role": "assistant", "content": "hi"}]}, "user turn"),
+    ({"id": "h", "image": "img/ok.png", "messages": [{"role": "user", "content": ""}]}, "non-empty content"),
+])
+def test_bad_records_are_named(tmp_path, record, needle):
+    d = make_set(tmp_path, [GOOD, record])
+    (tmp_path / "escape.png").write_bytes((d / "img" / "ok.png").read_bytes())
+    calib = load_records(d, strict=False)
+    assert len(calib.records) == 1 and len(calib.problems) == 1
+    assert needle in calib.problems[0] and "line 2" in calib.problems[0]
+    with pytest.raises(QtoolError, match="line 2"):
+        load_records(d)
+
+
+def test_symlink_escaping_the_folder_is_rejected(tmp_path):
+    d = make_set(tmp_path, [GOOD, {"id": "s", "image": "img/link.png", "text": "x"}])
+    outside = tmp_path / "outside.png"
+    Image.new("RGB", (8, 8)).save(outside)
+    os.symlink(outside, d / "img" / "link.png")
+    assert "escapes" in load_records(d, strict=False).problems[0]
+
+
+def _write(path, make):
+    make(path)
+    return path
+
+
+@pytest.mark.parametrize("name, make, needle", [
+    ("corrupt.png", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20), "cannot be decoded"),
+    ("empty.png", lambda p: p.write_bytes(b""), "empty file"),
+    ("deep.png", lambda p: Image.new("I;16", (32, 32)).save(p), "16-bit"),
+    ("bomb.png", lambda p: Image.new("1", (9000, 6000)).save(p), "decompression bomb"),
+])
+def test_bad_images(tmp_path, name, make, needle):
+    path = _write(tmp_path / name, make)
+    with pytest.raises(QtoolError, match=needle):
+        load_image(path)
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "CMYK", "RGBA", "LA", "1"])
+def test_eight_bit_modes_become_rgb(tmp_path, mode):
+    path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")
+    Image.new(mode, (20, 10)).save(path)
+    image = load_image(path)
+    assert image.mode == "RGB" and image.size == (20, 10)
+
+
+def test_rgba_is_composited_on_white(tmp_path):
+    Image.new("RGBA", (4, 4), (255, 0, 0, 0)).save(tmp_path / "t.png")
+    assert load_image(tmp_path / "t.png").getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_missing_empty_and_all_invalid_sets(tmp_path):
+    with pytest.raises(QtoolError, match="does not exist"):
+        load_records(tmp_path / "nope")
+    empty = make_set(tmp_path / "e", [])
+    with pytest.raises(QtoolError, match="is empty"):
+        load_records(empty)
+    bad = make_set(tmp_path / "b", [{"id": "x", "image": "img/none.png", "text": "t"}])
+    with pytest.raises(QtoolError, match="no valid records"):
+        load_records(bad)
+
+
+def test_cli_validate_and_inspect(tmp_path):
+    ok = run_qtool("--json", "calib", "validate", REPO / "calib_data")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["records"] >= 128
+    d = make_set(tmp_path, [GOOD, {"id": "x", "image": "img/none.png", "text": "t"}, "{oops"])
+    bad = run_qtool("calib", "validate", d)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 3 and "line 2" in lines[0] and "line 3" in lines[1] and "2 of 3" in lines[2]
+    info = run_qtool("--json", "calib", "inspect", REPO / "calib_data", "--model", "qwen2-vl-tiny")
+    report = json.loads(info.stdout)
+    assert report["records"] >= 128 and report["visual_tokens"]["max"] >= report["visual_tokens"]["min"] > 0
+    first = report["samples"][0]
+    assert first["visual_tokens"] > 0 and first["width"] > 0
+
+
+def test_visual_tokens_follow_the_processor():
+    from qtool.calibration.inspect import QWEN_DEFAULTS, visual_tokens
+
+    assert visual_tokens(448, 448, QWEN_DEFAULTS) == 16 * 16
+    assert visual_tokens(112, 112, QWEN_DEFAULTS) == 4 * 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=60), st.binary(max_size=40).map(lambda b: b.decode("latin-1")),
+                          st.fixed_dictionaries({"id": st.text(max_size=5), "image": st.text(max_size=12),
+                                                 "text": st.text(max_size=8)}).map(json.dumps)), max_size=6))
+def test_parser_fuzz_only_raises_qtool_error(tmp_path_factory, lines):
+    d = tmp_path_factory.mktemp("fuzz")
+    Image.new("RGB", (8, 8)).save(d / "a.png")
+    (d / "records.jsonl").write_text("\n".join(line.replace("\n", " ") for line in lines), encoding="utf-8",
+                                     errors="surrogatepass")
+    try:
+        calib = load_records(d, strict=False)
+    except QtoolError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert all("\n" not in p for p in calib.problems)
