@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from qtool import machine
 from qtool.bench import BenchReport, summary_rows
-from qtool.outputs import staged_dir
+from qtool.reporting import finish_figure, write_results
 
 RANDOM_NOTE = ("**Random weights (shape-faithful): speed and memory only.** Speed and memory do not depend on "
                "weight values; no accuracy can be read from this run.")
@@ -64,15 +63,8 @@ def chart(report: BenchReport, path: Path) -> None:
         ax.set_title(title)
         ax.legend()
     suffix = " (random weights: speed/memory only)" if report.random_weights else ""
-    fig.suptitle(f"{Path(report.model).name} on {machine.label(report.machine)}{suffix}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_figure(fig, f"{Path(report.model).name} on {machine.label(report.machine)}{suffix}", path)
 
 
 def write(report: BenchReport, out: Path, force: bool = False) -> Path:
-    with staged_dir(out, force) as tmp:
-        (tmp / "bench.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        (tmp / "table.md").write_text(markdown(report))
-        chart(report, tmp / "chart.png")
-    return Path(out)
+    return write_results(out, force, "bench", report.to_dict(), markdown(report), lambda path: chart(report, path))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from qtool import machine
 from qtool.bench.report import markdown_table
 from qtool.eval import EvalReport
-from qtool.outputs import staged_dir
+from qtool.reporting import finish_figure, write_results
 
 
 def _pct(x) -> str:
@@ -67,15 +66,8 @@ def chart(report: EvalReport, path: Path) -> None:
     kl.set_title("KL(float || quantized), answer tokens")
     for ax in (acc, kl):
         ax.tick_params(axis="x", rotation=20)
-    fig.suptitle(f"{Path(report.model).name} on {machine.label(report.machine)}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_figure(fig, f"{Path(report.model).name} on {machine.label(report.machine)}", path)
 
 
 def write(report: EvalReport, out: Path, force: bool = False) -> Path:
-    with staged_dir(out, force) as tmp:
-        (tmp / "eval.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-        (tmp / "table.md").write_text(markdown(report))
-        chart(report, tmp / "chart.png")
-    return Path(out)
+    return write_results(out, force, "eval", report.to_dict(), markdown(report), lambda path: chart(report, path))
