@@ -1,0 +1,210 @@
+"""The vision tower (with its patch merger) as a size-independent ONNX graph.
+
+The stock tower cannot go through ``torch.export``: its attention splits the sequence with
+``cu_seqlens.tolist()`` and Qwen2.5-VL builds its window index in Python loops, and the legacy
+exporter silently freezes those values at the sample's size. :class:`VisionGraph` reuses the stock
+module's weights and submodules but takes the grid-dependent values as inputs (rotary cos/sin,
+image and window ids per patch) and attends with a block-diagonal mask built from the ids, so one
+graph is exact for any resolution and any number of images.
+
+Qwen2.5-VL's window attention needs no reordering here: the stock model permutes patches into
+window order, attends within contiguous windows and permutes back, which equals attending in
+the original order with a "same window" mask, because every other op works per patch and the
+permutation moves whole merge blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from qtool.errors import QtoolError
+from qtool.export import onnx_io as io
+from qtool.export.vision_tower import grid_for, load_vision_tower, reference_inputs
+
+Progress = Callable[[str], None]
+
+
+class VisionGraph(nn.Module):
+    """``pixel_values, rotary_cos, rotary_sin, segment_ids[, window_ids] -> image_embeds``."""
+
+    def __init__(self, visual: nn.Module, windowed: bool):
+        super().__init__()
+        weight = visual.patch_embed.proj.weight          # Conv3d, stride == kernel: a matmul per patch
+        self.patch_weight = nn.Parameter(weight.detach().reshape(weight.shape[0], -1), requires_grad=False)
+        self.blocks = visual.blocks
+        self.merger = visual.merger
+        self.windowed = windowed
+        self.full_blocks = frozenset(visual.fullatt_block_indexes if windowed else range(len(visual.blocks)))
+
+    def forward(self, pixel_values, rotary_cos, rotary_sin, segment_ids, window_ids=None):
+        x = nn.functional.linear(pixel_values, self.patch_weight)
+        full = _block_bias(segment_ids)
+        local = _block_bias(window_ids) if self.windowed else full
+        for i, block in enumerate(self.blocks):
+            bias = full if i in self.full_blocks else local
+            x = x + _attention(block.attn, block.norm1(x), rotary_cos, rotary_sin, bias)
+            x = x + block.mlp(block.norm2(x))
+        return self.merger(x)
+
+
+def _block_bias(ids):
+    """[n, n] additive mask: 0 where two patches share an id, -inf elsewhere (built once per graph)."""
+    return torch.where(ids[:, None] == ids[None, :], 0.0, float("-inf"))
+
+
+def _attention(attn: nn.Module, x, cos, sin, bias):
+    from transformers.models.qwen2_vl.modeling_qwen2_vl import apply_rotary_pos_emb_vision
+
+    n = x.shape[0]
+    q, k, v = attn.qkv(x).reshape(n, 3, attn.num_heads, -1).permute(1, 0, 2, 3).unbind(0)
+    q, k = apply_rotary_pos_emb_vision(q, k, cos, sin)
+    q, k, v = (t.transpose(0, 1) for t in (q, k, v))                     # [heads, n, head_dim]
+    scores = torch.matmul(q * attn.scaling, k.transpose(1, 2)) + bias     # scale q: n*d work, not n*n
+    out = torch.matmul(torch.softmax(scores, dim=-1), v)
+    return attn.proj(out.transpose(0, 1).reshape(n, -1))
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    out: Path
+    model: str
+    model_type: str
+    opset: int
+    files: dict[str, str]                 # precision -> file name
+    sizes: dict[str, int]                 # precision -> bytes on disk (incl. external data)
+    validation: dict = field(repr=False)  # validation.json
+    wall_s: float
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "out": str(self.out)}
+
+
+def export_onnx(model: str | Path, out: str | Path, *, precisions: Sequence[str] = io.DEFAULT_PRECISIONS,
+                opset: int = io.DEFAULT_OPSET, force: bool = False,
+                progress: Progress | None = None) -> ExportResult:
+    """Export MODEL's vision tower to ``out`` in each precision, validate it, then publish the folder."""
+    from transformers import AutoConfig
+
+    from qtool.export import onnx_quant, onnx_validate
+    from qtool.models.checkpoint import inspect_checkpoint, resolve_model
+    from qtool.outputs import check_target, staged_dir
+
+    start = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    precisions = check_precisions(precisions)
+    if not io.MIN_OPSET <= opset <= io.MAX_OPSET:
+        raise QtoolError(f"opset {opset} is not supported", f"choose {io.MIN_OPSET}..{io.MAX_OPSET}")
+    out = Path(out).expanduser().absolute()
+    check_target(out, force)
+    path = resolve_model(model)
+    info = inspect_checkpoint(path)
+    if info.quantized:
+        raise QtoolError(f"{path} is a quantized checkpoint", "export the float model it was made from")
+    say(f"loading the vision tower of {path.name}")
+    config = AutoConfig.from_pretrained(path)
+    visual = load_vision_tower(path, config, info.weight_files)
+    windowed = info.adapter.windowed_vision
+    with torch.no_grad(), staged_dir(out, force) as tmp:
+        say(f"exporting {io.PRECISIONS['fp32']} (opset {opset})")
+        trace(visual, windowed, tmp / io.PRECISIONS["fp32"], opset)
+        (tmp / io.CONFIG_FILE).write_text(json.dumps(runtime_config(config, visual, path), indent=2) + "\n")
+        for precision in precisions:
+            if precision != "fp32":
+                say(f"writing {precision}")
+                onnx_quant.VARIANTS[precision](tmp / io.PRECISIONS["fp32"], tmp / io.PRECISIONS[precision])
+        say("validating ONNX Runtime against torch")
+        report = onnx_validate.validate(visual, windowed, tmp, precisions)
+        report = {"model": str(path), "model_type": info.adapter.model_type, **report}
+        (tmp / io.VALIDATION_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        onnx_validate.check(report)
+        files = {p: io.PRECISIONS[p] for p in precisions}
+        sizes = {p: _size(tmp / f) for p, f in files.items()}
+    return ExportResult(out=out, model=str(path), model_type=info.adapter.model_type, opset=opset, files=files,
+                        sizes=sizes, validation=report, wall_s=round(time.perf_counter() - start, 2))
+
+
+def check_precisions(precisions: Sequence[str]) -> tuple[str, ...]:
+    unknown = [p for p in precisions if p not in io.PRECISIONS]
+    if unknown:
+        raise QtoolError(f"unknown precision {unknown[0]!r}", f"choose from {', '.join(io.PRECISIONS)}")
+    return tuple(p for p in io.PRECISIONS if p in set(precisions) | {"fp32"})
+
+
+def trace(visual: nn.Module, windowed: bool, file: Path, opset: int) -> None:
+    """``torch.onnx.export(dynamo=True)`` of :class:`VisionGraph` with the patch count dynamic."""
+    graph = VisionGraph(visual, windowed).eval()
+    patch = visual.patch_embed.patch_size
+    grid = grid_for(io.EXPORT_SAMPLE, patch)
+    n = int(grid.prod(-1).sum())
+    pixel_values = torch.randn(n, visual.patch_embed.proj.weight[0].numel(), generator=torch.Generator().manual_seed(0))
+    aux = reference_inputs(visual, grid, windowed)
+    names = io.INPUTS["qwen2_5_vl" if windowed else "qwen2_vl"]
+    args = (pixel_values, *(aux[name] for name in names[1:]))
+    unit = visual.spatial_merge_size ** 2
+    tokens = torch.export.Dim(io.TOKENS, min=1, max=2**20)
+    dynamic = tuple({0: unit * tokens} for _ in names)
+    large = sum(p.numel() * 4 for p in graph.parameters()) > io.EXTERNAL_DATA_BYTES
+    with warnings.catch_warnings():   # torch.export's deprecation chatter, not the user's concern
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(graph, args, input_names=list(names), output_names=list(io.OUTPUTS),
+                                    opset_version=opset, dynamo=True, dynamic_shapes=dynamic,
+                                    external_data=large, verbose=False)
+    program.save(str(file), external_data=large)
+    _name_axes(file)
+
+
+def _name_axes(file: Path) -> None:
+    """Give the dynamic axes the table's names (the exporter writes expressions like ``4*tokens``)."""
+    import onnx
+
+    model = onnx.load(str(file), load_external_data=False)
+    for value in (*model.graph.input, *model.graph.output):
+        for axis, name in io.DYNAMIC_AXES[value.name].items():
+            value.type.tensor_type.shape.dim[axis].dim_param = name
+    onnx.save(model, str(file))
+
+
+def runtime_config(config, visual: nn.Module, path: Path) -> dict:
+    """vision.json: everything qtool.runtime.vision needs besides the graph."""
+    vc = config.vision_config
+    image = _image_processor(path)
+    windowed = config.model_type == "qwen2_5_vl"
+    return {
+        "format": "qtool-onnx-vision", "version": 1, "model_type": config.model_type,
+        "inputs": list(io.INPUTS[config.model_type]), "outputs": list(io.OUTPUTS),
+        "files": dict(io.PRECISIONS),
+        "patch_size": vc.patch_size, "merge_size": vc.spatial_merge_size,
+        "temporal_patch_size": vc.temporal_patch_size, "in_channels": vc.in_channels,
+        "image_mean": [float(v) for v in image["image_mean"]], "image_std": [float(v) for v in image["image_std"]],
+        "rescale_factor": float(image["rescale_factor"]),
+        "min_pixels": int(image["size"]["shortest_edge"]), "max_pixels": int(image["size"]["longest_edge"]),
+        "resample": int(image["resample"]),     # PIL filter code (3: bicubic)
+        "head_dim": visual.blocks[0].attn.head_dim, "rope_theta": vc.rope_parameters["rope_theta"],
+        "hidden_size": getattr(vc, "out_hidden_size", None) or vc.hidden_size,
+        "window_size": vc.window_size if windowed else None,
+        "fullatt_block_indexes": list(vc.fullatt_block_indexes) if windowed else None,
+    }
+
+
+def _image_processor(path: Path) -> dict:
+    """The image processor's effective settings (transformers reads every config layout)."""
+    from transformers import AutoImageProcessor
+
+    try:
+        return AutoImageProcessor.from_pretrained(path).to_dict()
+    except (OSError, ValueError) as exc:
+        raise QtoolError(f"no usable image processor config in {path} ({str(exc).splitlines()[0]})",
+                         "copy preprocessor_config.json from the model's release into the folder") from None
+
+
+def _size(file: Path) -> int:
+    data = file.with_name(file.name + ".data")
+    return file.stat().st_size + (data.stat().st_size if data.is_file() else 0)
