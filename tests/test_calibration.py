@@ -2,6 +2,8 @@
 
 import json
 import os
+import struct
+import zlib
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -18,7 +20,8 @@ def make_set(tmp_path, records, images=("ok.png",)):
     (d / "img").mkdir(parents=True)
     for name in images:
         Image.new("RGB", (64, 48), (10, 200, 30)).save(d / "img" / name)
-    (d / "records.jsonl").write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    (d / "records.jsonl").write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records),
+                                      encoding="utf-8")
     return d
 
 
@@ -51,6 +54,10 @@ def test_default_set_is_reproducible(tmp_path):
     ({"id": "d", "image": "/etc/passwd", "text": "x"}, "absolute"),
     ({"id": "e", "image": "img/missing.png", "text": "x"}, "does not exist"),
     ({"id": "f", "text": "x"}, "missing image"),
+    ({"id": "f2", "image": 7, "text": "x"}, "image must be a path string"),
+    ({"id": "t", "image": "img/ok.png", "text": 3}, "text must be a string"),
+    ({"id": "u", "image": "img/ok.png"}, "missing text"),
+    ({"id": "v", "image": "img/ok.png", "text": "x", "messages": "hi"}, "non-empty list"),
     ({"id": "g", "image": "img/ok.png", "messages": [{"role": "assistant", "content": "hi"}]}, "user turn"),
     ({"id": "h", "image": "img/ok.png", "messages": [{"role": "user", "content": ""}]}, "non-empty content"),
 ])
@@ -72,6 +79,13 @@ def test_symlink_escaping_the_folder_is_rejected(tmp_path):
     assert "escapes" in load_records(d, strict=False).problems[0]
 
 
+def _zero_sized_png() -> bytes:
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 10, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
 def _write(path, make):
     make(path)
     return path
@@ -82,6 +96,9 @@ def _write(path, make):
     ("empty.png", lambda p: p.write_bytes(b""), "empty file"),
     ("deep.png", lambda p: Image.new("I;16", (32, 32)).save(p), "16-bit"),
     ("bomb.png", lambda p: Image.new("1", (9000, 6000)).save(p), "decompression bomb"),
+    ("zero.png", lambda p: p.write_bytes(_zero_sized_png()), "cannot be decoded"),
+    ("thin.png", lambda p: Image.new("RGB", (1000, 4)).save(p), "aspect ratio"),
+    ("float.tiff", lambda p: Image.new("F", (8, 8)).save(p), "float"),
 ])
 def test_bad_images(tmp_path, name, make, needle):
     path = _write(tmp_path / name, make)
@@ -150,3 +167,70 @@ def test_parser_fuzz_only_raises_qtool_error(tmp_path_factory, lines):
         assert "\n" not in str(exc)
     else:
         assert all("\n" not in p for p in calib.problems)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6                         # rotate 90 degrees clockwise to display
+    Image.new("RGB", (40, 20), (200, 10, 10)).save(tmp_path / "o.jpg", exif=exif)
+    assert load_image(tmp_path / "o.jpg").size == (20, 40)
+
+
+def test_default_captions_are_sentences():
+    calib = load_records(REPO / "calib_data")
+    for r in calib.records:
+        if r.messages is None:
+            assert 10 <= len(r.text.split()) <= 60 and r.text[0].isupper() and r.text.endswith("."), r.id
+    assert len({r.text for r in calib.records}) == len(calib.records)
+
+
+def test_readme_names_every_photo_and_its_licence():
+    from qtool.calibration.default_text import PHOTOS
+
+    readme = (REPO / "calib_data" / "README.md").read_text()
+    for name in PHOTOS:
+        assert f"| {name} |" in readme, name
+
+
+def test_build_refuses_to_replace_a_folder_that_is_not_a_set(tmp_path):
+    from qtool.calibration.build_default import build
+
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(SystemExit):
+        build(tmp_path)
+    assert (tmp_path / "precious.txt").exists()
+
+
+def test_validate_lists_every_problem_even_when_none_is_valid(tmp_path):
+    d = make_set(tmp_path, [{"id": "x", "image": "img/none.png", "text": "t"}, "{oops", ["list"]])
+    proc = run_qtool("calib", "validate", d / "records.jsonl")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert [line.split(":")[0] for line in lines] == ["problem"] * 3 + ["error"] and "3 of 3" in lines[-1]
+
+
+def test_inspect_reads_the_models_processor_limits(tmp_path):
+    from qtool.calibration.inspect import inspect_set, pixel_limits, visual_tokens
+
+    model = tmp_path / "model" / "processor"
+    model.mkdir(parents=True)
+    (model / "processor_config.json").write_text(json.dumps(
+        {"image_processor": {"patch_size": 14, "merge_size": 2, "size": {"shortest_edge": 3136,
+                                                                          "longest_edge": 56 * 56}}}))
+    limits = pixel_limits(tmp_path / "model")
+    assert limits["max_pixels"] == 3136 and limits["source"].endswith("processor_config.json")
+    assert visual_tokens(448, 448, limits) == 4
+    d = make_set(tmp_path, [GOOD])
+    report = inspect_set(d, tmp_path / "model")
+    assert report["samples"][0]["visual_tokens"] == 4      # 64x48 -> 56x56 (min pixels) -> 2x2 tokens
+    (model / "processor_config.json").write_text("{not json")
+    assert_one_line_error(run_qtool("calib", "inspect", d, "--model", tmp_path / "model"), "processor config")
+    assert_one_line_error(run_qtool("calib", "inspect", tmp_path / "missing"), "does not exist")
+
+
+def test_unicode_line_separators_stay_inside_their_record(tmp_path):
+    d = make_set(tmp_path, [json.dumps({"id": "a", "image": "img/ok.png", "text": "one\u2028two"},
+                                       ensure_ascii=False), "{bad"])
+    assert "\u2028" in (d / "records.jsonl").read_text(encoding="utf-8")
+    calib = load_records(d, strict=False)
+    assert [r.text for r in calib.records] == ["one\u2028two"] and "line 2" in calib.problems[0]

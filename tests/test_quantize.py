@@ -98,13 +98,14 @@ def test_vision_tower_bit_identical_and_decoder_packed(artifacts, profile):
         assert dst[keep].equal(src[keep])
     bits = 8 if profile == "gptq-int8" else 4
     for layer in range(4):
-        for module, in_features in (("self_attn.q_proj", 256), ("mlp.down_proj", 768)):
+        for module, in_f, out_f in (("self_attn.q_proj", 256, 256), ("mlp.down_proj", 768, 256)):
             key = f"model.language_model.layers.{layer}.{module}"
             assert f"{key}.weight" not in dst
             qweight = dst[f"{key}.qweight"]
             assert str(qweight.dtype) == "torch.int32"
-            packed_rows = in_features * bits // 32
-            assert packed_rows in qweight.shape  # GPTQ packs along in-features, AWQ along out-features
+            # GPTQ packs 32/bits values per int32 along in-features, AWQ-GEMM along out-features
+            expected = (in_f, out_f * bits // 32) if profile == "awq-int4" else (in_f * bits // 32, out_f)
+            assert tuple(qweight.shape) == expected
     src_bytes = sum(t.numel() * t.element_size() for k, t in src.items() if ".layers." in k)
     dst_bytes = sum(t.numel() * t.element_size() for k, t in dst.items() if ".layers." in k)
     assert dst_bytes / src_bytes < (0.6 if bits == 8 else 0.35)

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from qtool.calibration.images import check_image
+from qtool.calibration.images import check_image, shown
 from qtool.errors import QtoolError
 
 RECORDS = "records.jsonl"
@@ -42,7 +42,7 @@ def records_file(path: Path) -> Path:
     if path.is_dir():
         path = path / RECORDS
     if not path.is_file():
-        raise QtoolError(f"calibration set {path} does not exist",
+        raise QtoolError(f"calibration set {shown(path)} does not exist",
                          f"pass a folder with {RECORDS} (see calib_data/README.md) or the .jsonl file")
     return path
 
@@ -82,8 +82,10 @@ def _parse(line: str, no: int, folder: Path, seen: set) -> tuple[CalibRecord | N
     if problem:
         return None, problem
     text = rec.get("text", "")
-    if not isinstance(text, str) or (not text.strip() and not messages):
-        return None, f"{where}: empty text"
+    if not isinstance(text, str):
+        return None, f"{where}: text must be a string, not {type(text).__name__}"
+    if not text.strip() and not messages:
+        return None, f"{where}: {'empty' if 'text' in rec else 'missing'} text (give text or messages)"
     resolved, problem = resolve_image(folder, rec.get("image"))
     if problem:
         return None, f"{where}: {problem}"
@@ -92,6 +94,8 @@ def _parse(line: str, no: int, folder: Path, seen: set) -> tuple[CalibRecord | N
 
 def resolve_image(folder: Path, image) -> tuple[Path | None, str | None]:
     """A record's image path, resolved inside ``folder`` and checked, or the problem in one line."""
+    if image is not None and not isinstance(image, str):
+        return None, f"image must be a path string, not {type(image).__name__}"
     if not isinstance(image, str) or not image.strip():
         return None, "missing image path"
     if "\x00" in image:
@@ -107,32 +111,43 @@ def resolve_image(folder: Path, image) -> tuple[Path | None, str | None]:
         return None, f"image path {image!r} is not usable ({type(exc).__name__})"
 
 
-def load_records(path: Path, *, strict: bool = True) -> CalibSet:
-    """Parse and validate a set. ``strict``: any bad record is an error (one line naming the first)."""
+def check_set(path: Path) -> CalibSet:
+    """Check every record; bad ones go to ``problems`` (one line each), even if none is valid.
+
+    Raises QtoolError only for a missing, non-UTF-8 or empty set.
+    """
     file = records_file(path)
     folder = file.parent.resolve()
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        lines = file.read_text(encoding="utf-8").split("\n")     # not splitlines(): JSON may hold U+2028
     except UnicodeDecodeError:
-        raise QtoolError(f"{file} is not UTF-8 text", "save it as UTF-8 JSONL") from None
+        raise QtoolError(f"{shown(file)} is not UTF-8 text", "save it as UTF-8 JSONL") from None
     records, problems, seen = [], [], set()
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue
         record, problem = _parse(line, no, folder, seen)
         if problem:
-            problems.append(f"{file.name} {problem}")
+            problems.append(f"{shown(file.name)} {problem}")
         else:
             records.append(record)
     if not records and not problems:
-        raise QtoolError(f"calibration set {file} is empty", "add image-text records (see calib_data/README.md)")
-    if not records:
-        raise QtoolError(f"calibration set {file} has no valid records ({len(problems)} bad; first: {problems[0]})",
-                         "fix the records; `qtool calib validate` lists every problem")
+        raise QtoolError(f"calibration set {shown(file)} is empty", "add image-text records (see calib_data/README.md)")
+    return CalibSet(file, tuple(records), tuple(problems), _hash(file, records))
+
+
+def load_records(path: Path, *, strict: bool = True) -> CalibSet:
+    """A validated set. ``strict``: any bad record is an error (one line naming the first);
+    otherwise bad records are skipped and listed in ``problems``. No valid record is always an error."""
+    calib = check_set(path)
+    problems = calib.problems
+    if not calib.records:
+        raise QtoolError(f"calibration set {shown(calib.path)} has no valid records ({len(problems)} bad; first: "
+                         f"{problems[0]})", "fix the records; `qtool calib validate` lists every problem")
     if strict and problems:
         more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
         raise QtoolError(f"{problems[0]}{more}", "fix or remove the bad records; `qtool calib validate` lists them")
-    return CalibSet(file, tuple(records), tuple(problems), _hash(file, records))
+    return calib
 
 
 def _hash(file: Path, records: list[CalibRecord]) -> str:

@@ -19,9 +19,9 @@ def command():
 @click.argument("path", type=click.Path(path_type=Path))
 def validate(path):
     """List every problem in the set at PATH; exit 2 if there is any."""
-    from qtool.calibration.records import load_records
+    from qtool.calibration.records import check_set
 
-    calib = load_records(path, strict=False)
+    calib = check_set(path)
     for problem in calib.problems:
         click.echo(f"problem: {problem}", err=True)
     if calib.problems:
@@ -40,6 +40,12 @@ def inspect(path, model):
     from qtool.models.checkpoint import resolve_model
 
     report = inspect_set(path, resolve_model(model) if model else None)
-    summary = {k: report[k] for k in ("path", "records", "sha256", "visual_tokens", "image_pixels", "text_chars")}
-    summary["problems"] = len(report["problems"])
-    emit(report, title="calibration set", rows=[{"field": k, "value": v} for k, v in summary.items()])
+    fields = ("path", "records", "sha256", "pixel_limits", "visual_tokens", "image_width", "image_height",
+              "text_chars")
+    rows = [{"field": k, "value": _line(report[k])} for k in fields] + [
+        {"field": "problems", "value": len(report["problems"])}]
+    emit(report, title="calibration set", rows=rows)
+
+
+def _line(value) -> str:
+    return ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
