@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from qtool import infer, paths
 from qtool.calibration.images import load_image
-from qtool.capture import engine_scratch
 from qtool.eval.dataset import load_vqa
 from qtool.models.checkpoint import inspect_checkpoint, resolve_model
-
-
-def _load(path: Path):
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    with engine_scratch(paths.cache().absolute() / "engine-runs" / "ask-load"):
-        model = AutoModelForImageTextToText.from_pretrained(path.absolute(), dtype=torch.bfloat16)
-    return model.eval(), AutoProcessor.from_pretrained(path)
 
 
 def ask(models: list[str], *, image: Path | None = None, question: str | None = None,
@@ -32,7 +21,7 @@ def ask(models: list[str], *, image: Path | None = None, question: str | None = 
         images, questions = [load_image(image)], [question]
     for name in models:
         path = inspect_checkpoint(resolve_model(name)).path
-        model, processor = _load(path)
+        model, processor = infer.load_model(path)
         for row, answer in zip(rows, infer.answer(model, processor, images, questions)):
             row[Path(name).name] = answer
     return rows

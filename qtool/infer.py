@@ -28,6 +28,24 @@ def answer_mask(ids: torch.Tensor, prefix: list[int], end: int) -> torch.Tensor:
     return labels
 
 
+def load_model(path, dtype: str = "bfloat16"):
+    """A model folder (float or GPTQ/AWQ) and its processor, loaded by stock transformers.
+
+    GPTQModel prints and writes ``./logs`` while loading quantized kernels: that happens in a scratch folder.
+    """
+    from pathlib import Path
+
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from qtool import paths
+    from qtool.capture import engine_scratch
+
+    path = Path(path).absolute()  # before engine_scratch changes the working directory
+    with engine_scratch(paths.cache().absolute() / "engine-runs" / "load"):
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, dtype))
+    return model.eval(), AutoProcessor.from_pretrained(path)
+
+
 def user_turn(image: Image.Image | None, text: str) -> dict:
     content = ([{"type": "image"}] if image is not None else []) + [{"type": "text", "text": text}]
     return {"role": "user", "content": content}

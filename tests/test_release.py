@@ -75,3 +75,11 @@ def test_rerun_rebuilds_only_the_missing_variant(release, tmp_path):
     assert json.loads(proc.stdout)["rebuilt"] == ["qwen2-vl-tiny-rtn-int4"]
     assert (dst / "qwen2-vl-tiny-gptq-int4" / "model.safetensors").stat().st_mtime_ns == kept
     assert run_qtool("verify", dst).returncode == 0
+
+
+def test_ask_with_relative_model_paths(release):
+    out, _ = release
+    proc = run_qtool("--json", "ask", "qwen2-vl-tiny", "qwen2-vl-tiny-gptq-int4", "--heldout", "3", cwd=out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout)
+    assert len(rows) == 3 and all(r["qwen2-vl-tiny-gptq-int4"] and r["expected"] for r in rows)

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import torch
 
-from qtool import infer, machine, paths, profiles
+from qtool import infer, machine, profiles
 from qtool.bench.artifacts import artifact_for
 from qtool.calibration.images import load_image
-from qtool.capture import engine_scratch
 from qtool.errors import QtoolError
 from qtool.eval import fidelity
 from qtool.eval.dataset import VQAItem, default_captions, default_dataset, load_captions, load_vqa
@@ -32,14 +31,6 @@ class EvalReport:
     def to_dict(self) -> dict:
         return {"model": self.model, "dataset": self.dataset, "questions": self.questions, "machine": self.machine,
                 "rows": self.rows}
-
-
-def _load(path: Path, dtype: str = "bfloat16"):
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    with engine_scratch(paths.cache().absolute() / "engine-runs" / "eval-load"):  # GPTQModel logs on load
-        model = AutoModelForImageTextToText.from_pretrained(path.absolute(), dtype=getattr(torch, dtype))
-    return model.eval(), AutoProcessor.from_pretrained(path)
 
 
 def accuracy(items: list[VQAItem], answers: list[str]) -> dict:
@@ -73,13 +64,13 @@ def run(model: str | Path, profile_names: list[str], *, dataset: Path | None = N
     caption_images = [load_image(c.image) for c in caption_items]
     questions, answers_gold = [it.question for it in items], [it.answer for it in items]
     report = EvalReport(str(model), str(dataset), len(items), machine.info())
-    ref_model, processor = _load(source, ref_profile.dtype)
+    ref_model, processor = infer.load_model(source, ref_profile.dtype)
     ref_accuracy = None
     for profile in [ref_profile] + [p for p in chosen if p is not ref_profile]:
         say(f"{profile.name}: preparing")
         path = (artifacts or {}).get(profile.name) or artifact_for(source, profile, calib=calib, samples=samples,
                                                                    progress=progress)
-        test = ref_model if profile is ref_profile else _load(path, getattr(profile, "dtype", "bfloat16"))[0]
+        test = ref_model if profile is ref_profile else infer.load_model(path, getattr(profile, "dtype", "bfloat16"))[0]
         say(f"{profile.name}: answering {len(items)} questions")
         answers = infer.answer(test, processor, images, questions)
         acc = accuracy(items, answers)
