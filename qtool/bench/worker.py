@@ -32,9 +32,20 @@ class _Clock(LogitsProcessor):
 
 
 def peak_memory_mb(device: str) -> float:
+    """GPU: torch's peak allocation. CPU: this process's peak RSS.
+
+    Not ``ru_maxrss``: Linux carries it across fork+exec, so a worker would report its parent's
+    (the CLI's) high-water mark. ``VmHWM`` belongs to the address space created at exec.
+    """
     if device == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bandwidth_gbs(device: str, nbytes: int = 512 * 2**20) -> float:
@@ -119,7 +130,6 @@ def run(spec: dict) -> dict:
                 "e2e_tok_s": made / (t1 - t0), "total_s": t1 - t0}
 
     generate(min(8, min(spec["gen"])))  # warm-up: kernels, allocator, caches
-    bandwidth = bandwidth_gbs(device)
     weights = decoder_bytes(model)
     kv = kv_bytes_per_position(model, torch.finfo(act_dtype).bits // 8)
     lengths = []
@@ -127,18 +137,19 @@ def run(spec: dict) -> dict:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         runs = [generate(gen) for _ in range(spec["repeats"])]
-        decode = [r["decode_tok_s"] for r in runs if r["decode_tok_s"]]
-        read_per_token = weights + kv * (n_input + gen / 2)
-        bound = bandwidth * 1e9 / read_per_token
         lengths.append({
             "gen": gen, "runs": runs, "peak_memory_mb": peak_memory_mb(device),
             **{f"{k}_{stat}": fn([r[k] for r in runs]) for k in ("decode_tok_s", "e2e_tok_s", "prefill_tok_s",
                                                                     "prefill_s")
                for stat, fn in (("median", statistics.median), ("min", min), ("max", max))
                if all(r[k] is not None for r in runs)},
-            "bound_decode_tok_s": bound,
-            "bound_efficiency": statistics.median(decode) / bound if decode else None,
         })
+    bandwidth = bandwidth_gbs(device)  # last: its 1 GiB of buffers must not count in the peaks above
+    for length in lengths:
+        bound = bandwidth * 1e9 / (weights + kv * (n_input + length["gen"] / 2))
+        decode = [r["decode_tok_s"] for r in length["runs"] if r["decode_tok_s"]]
+        length["bound_decode_tok_s"] = bound
+        length["bound_efficiency"] = statistics.median(decode) / bound if decode else None
     return {
         "profile": spec["profile"], "device": device, "dtype": str(act_dtype).replace("torch.", ""),
         "load_s": load_s, "weights_on_disk_bytes": sum(f.stat().st_size for f in Path(spec["path"]).glob("*.safetensors")),
