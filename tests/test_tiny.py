@@ -1,0 +1,70 @@
+"""The embedded tiny model: deterministic tasks, a stock-loadable model, consistent generation."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import torch
+
+from conftest import REPO, TINY
+from qtool import infer
+from qtool.tiny import heldout, tasks
+
+HELDOUT = REPO / "qtool" / "assets" / "qwen2-vl-tiny-heldout"
+
+
+def test_generator_is_deterministic_and_splits_differ():
+    a, qa = tasks.sample("train", 17)
+    b, qb = tasks.sample("train", 17)
+    assert a == b and qa == qb and a.render().tobytes() == b.render().tobytes()
+    assert tasks.scene("heldout", 17) != tasks.scene("train", 17)
+
+
+def test_committed_heldout_set_regenerates_bit_identically(tmp_path):
+    heldout.write(tmp_path, scenes=20)
+    committed = (HELDOUT / "questions.jsonl").read_text().splitlines()
+    fresh = (tmp_path / "questions.jsonl").read_text().splitlines()
+    assert fresh == committed[:len(fresh)]
+    for i in range(20):
+        name = f"images/scene-{i:04d}.png"
+        assert hashlib.sha256((tmp_path / name).read_bytes()).digest() == \
+            hashlib.sha256((HELDOUT / name).read_bytes()).digest()
+    rows = [json.loads(line) for line in committed]
+    assert len(rows) == 5 * heldout.SCENES
+    assert {r["type"] for r in rows} == set(tasks.QUESTION_TYPES)
+
+
+def test_stock_transformers_loads_it_in_a_fresh_process():
+    code = ("import sys, json; from transformers import AutoModelForImageTextToText, AutoProcessor;"
+            f"m = AutoModelForImageTextToText.from_pretrained({str(TINY)!r}); "
+            f"p = AutoProcessor.from_pretrained({str(TINY)!r});"
+            "print(json.dumps([type(m).__name__, type(p).__name__, 'qtool' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["Qwen2VLForConditionalGeneration",
+                                                               "Qwen2VLProcessor", False]
+
+
+def test_reload_gives_identical_logits():
+    items = heldout.items(2)
+    images = [heldout.image(it.scene) for it in items]
+    outs = []
+    for _ in range(2):
+        model, processor = infer.load_model(TINY)
+        text = processor.apply_chat_template([infer.user_turn(images[0], items[0].question)], tokenize=False,
+                                             add_generation_prompt=True)
+        enc = processor(text=[text], images=[images[0]], return_tensors="pt")
+        with torch.inference_mode():
+            outs.append(model(**enc).logits)
+    assert torch.equal(outs[0], outs[1])
+
+
+def test_batched_generation_equals_one_by_one():
+    model, processor = infer.load_model(TINY)
+    items = heldout.items(6)
+    images = [heldout.image(it.scene) for it in items]
+    questions = [it.question for it in items]
+    batched = infer.answer(model, processor, images, questions, batch_size=len(items))
+    single = [infer.answer(model, processor, [im], [q])[0] for im, q in zip(images, questions)]
+    assert batched == single
