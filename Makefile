@@ -13,8 +13,24 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(MAKE) --no-print-directory llama-wheel
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt --find-links $(WHEELS) -e '.[test,llama]'
 	@touch $(STAMP)
+
+# llama-cpp-python ships only as source on PyPI: building it takes ~20 min on 2 cores, so the wheel is
+# built once per machine into $(WHEELS) (outside the clone, so fresh clones reuse it) and only rebuilt
+# when constraints.txt pins another version.
+LLAMA_VERSION := $(shell sed -n 's/^llama-cpp-python==//p' constraints.txt)
+WHEELS ?= $(HOME)/.cache/qtool/wheels
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF
+
+.PHONY: llama-wheel
+llama-wheel:
+	@mkdir -p $(WHEELS)
+	@ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  echo "building llama-cpp-python $(LLAMA_VERSION) from source into $(WHEELS) (once per machine, ~20 min)"; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  $(PY) -m pip wheel -q --disable-pip-version-check --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION); }
 
 test: install
 	$(PY) -m pytest -q -m "not slow"

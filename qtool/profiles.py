@@ -86,9 +86,26 @@ class RTNProfile:
         _choice(self, "group_size", GROUP_SIZES)
 
 
-Profile = FloatProfile | GPTQProfile | AWQProfile | RTNProfile
-METHODS: dict[str, type] = {"float": FloatProfile, "gptq": GPTQProfile, "awq": AWQProfile, "rtn": RTNProfile}
-QUANTIZED = (GPTQProfile, AWQProfile, RTNProfile)
+@dataclass(frozen=True)
+class GGUFProfile:
+    """The model exported to GGUF and run by llama.cpp (``qtool export gguf``): K-quants for edge machines."""
+    VERSION: ClassVar[int] = 1
+    name: str
+    quant: str = "q4_k_m"
+    mmproj: str = "f16"
+    description: str = ""
+
+    def check(self) -> None:
+        from qtool.export.gguf_tables import MMPROJ_TYPES, QUANTS
+
+        _choice(self, "quant", tuple(QUANTS))
+        _choice(self, "mmproj", tuple(MMPROJ_TYPES))
+
+
+Profile = FloatProfile | GPTQProfile | AWQProfile | RTNProfile | GGUFProfile
+METHODS: dict[str, type] = {"float": FloatProfile, "gptq": GPTQProfile, "awq": AWQProfile, "rtn": RTNProfile,
+                            "gguf": GGUFProfile}
+QUANTIZED = (GPTQProfile, AWQProfile, RTNProfile)     # torch checkpoints made by `qtool quantize`
 
 
 def _choice(p, field: str, allowed: tuple) -> None:

@@ -18,6 +18,12 @@ from qtool.models.checkpoint import inspect_checkpoint, resolve_model
 from qtool.quantization import check_device
 
 Status = Callable[[str], None]
+# --engine -> the profiles bench measures when none are named
+ENGINE_PROFILES = {
+    "torch": "bf16,fp32,gptq-int8,gptq-int4,awq-int4",
+    "llamacpp": "gguf-f16,gguf-q8_0,gguf-q4_k_m",
+    "all": "bf16,fp32,gptq-int8,gptq-int4,awq-int4,gguf-f16,gguf-q8_0,gguf-q4_k_m",
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,9 @@ def run(model: str | Path, profile_names: list[str], settings: BenchSettings,
     source = resolve_model(model)
     info = inspect_checkpoint(source)
     chosen = [profiles.load_profile(name) for name in profile_names]
+    if settings.device != "cpu" and any(isinstance(p, profiles.GGUFProfile) for p in chosen):
+        raise QtoolError("GGUF profiles are measured on the CPU build of llama.cpp",
+                         "bench gguf-* profiles with --device cpu")
     max_ctx = info.config["text_config"].get("max_position_embeddings", 32768)
     if settings.image_tokens + max(settings.gen) + 64 > max_ctx:
         raise QtoolError(f"image tokens + longest --gen exceed the model's context of {max_ctx}",
@@ -85,10 +94,16 @@ def _measure(path: Path, profile: profiles.Profile, settings: BenchSettings) -> 
     spec = {"path": str(path), "profile": profile.name, "dtype": dtype, "device": settings.device,
             "image_tokens": settings.image_tokens, "gen": list(settings.gen), "repeats": settings.repeats,
             "threads": settings.threads}
+    worker = "qtool.bench.worker"
+    if isinstance(profile, profiles.GGUFProfile):
+        manifest = json.loads((path / "qtool.json").read_text())
+        spec.update(path=str(path / manifest["files"][profile.quant]), mmproj=str(path / manifest["mmproj"]["file"]),
+                    quant=profile.quant)
+        worker = "qtool.bench.worker_llamacpp"
     with tempfile.TemporaryDirectory(prefix="qtool-bench-") as tmp:
         spec_file, result_file = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_file.write_text(json.dumps(spec))
-        proc = subprocess.run([sys.executable, "-m", "qtool.bench.worker", str(spec_file), str(result_file)],
+        proc = subprocess.run([sys.executable, "-m", worker, str(spec_file), str(result_file)],
                               capture_output=True, text=True)
         if proc.returncode != 0 or not result_file.exists():
             tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]

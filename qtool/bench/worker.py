@@ -6,18 +6,16 @@
 from __future__ import annotations
 
 import json
-import resource
-import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, LogitsProcessorList
 
+from qtool.bench.measure import PROMPT, add_bounds, image_for, peak_rss_mb, summarize
+
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-PROMPT = "Describe this image in detail."
 
 
 class _Clock(LogitsProcessor):
@@ -32,20 +30,10 @@ class _Clock(LogitsProcessor):
 
 
 def peak_memory_mb(device: str) -> float:
-    """GPU: torch's peak allocation. CPU: this process's peak RSS.
-
-    Not ``ru_maxrss``: Linux carries it across fork+exec, so a worker would report its parent's
-    (the CLI's) high-water mark. ``VmHWM`` belongs to the address space created at exec.
-    """
+    """GPU: torch's peak allocation. CPU: this process's peak RSS."""
     if device == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mb()
 
 
 def bandwidth_gbs(device: str, nbytes: int = 512 * 2**20) -> float:
@@ -63,17 +51,6 @@ def bandwidth_gbs(device: str, nbytes: int = 512 * 2**20) -> float:
         best = min(best, time.perf_counter() - t)
     del src, dst
     return 2 * nbytes / best / 1e9
-
-
-def image_for(tokens: int) -> Image.Image:
-    """An image that the processor turns into exactly ``tokens`` visual tokens (28x28 px each)."""
-    h = int(tokens ** 0.5)
-    while tokens % h:
-        h -= 1
-    w = tokens // h
-    gen = torch.Generator().manual_seed(0)
-    pixels = torch.randint(0, 256, (28 * h, 28 * w, 3), generator=gen, dtype=torch.uint8)
-    return Image.fromarray(pixels.numpy())
 
 
 def linear_kernel(model) -> str:
@@ -137,19 +114,9 @@ def run(spec: dict) -> dict:
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         runs = [generate(gen) for _ in range(spec["repeats"])]
-        lengths.append({
-            "gen": gen, "runs": runs, "peak_memory_mb": peak_memory_mb(device),
-            **{f"{k}_{stat}": fn([r[k] for r in runs]) for k in ("decode_tok_s", "e2e_tok_s", "prefill_tok_s",
-                                                                    "prefill_s")
-               for stat, fn in (("median", statistics.median), ("min", min), ("max", max))
-               if all(r[k] is not None for r in runs)},
-        })
+        lengths.append(summarize(gen, runs, peak_memory_mb(device)))
     bandwidth = bandwidth_gbs(device)  # last: its 1 GiB of buffers must not count in the peaks above
-    for length in lengths:
-        bound = bandwidth * 1e9 / (weights + kv * (n_input + length["gen"] / 2))
-        decode = [r["decode_tok_s"] for r in length["runs"] if r["decode_tok_s"]]
-        length["bound_decode_tok_s"] = bound
-        length["bound_efficiency"] = statistics.median(decode) / bound if decode else None
+    add_bounds(lengths, bandwidth, weights, kv, n_input)
     return {
         "profile": spec["profile"], "device": device, "dtype": str(act_dtype).replace("torch.", ""),
         "load_s": load_s, "weights_on_disk_bytes": sum(f.stat().st_size for f in Path(spec["path"]).glob("*.safetensors")),

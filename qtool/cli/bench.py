@@ -21,7 +21,9 @@ def _ints(text: str) -> tuple[int, ...]:
 
 @click.command("bench")
 @click.argument("model")
-@click.option("--profiles", "profile_names", default="bf16,fp32,gptq-int8,gptq-int4,awq-int4", show_default=True)
+@click.option("--profiles", "profile_names", help="Comma-separated profiles (default: the --engine's set).")
+@click.option("--engine", type=click.Choice(list(bench.ENGINE_PROFILES)), default="torch", show_default=True,
+              help="Default profile set: torch (transformers), llamacpp (GGUF via llama-cpp-python), or all.")
 @click.option("--image-tokens", default=64, show_default=True, help="Visual tokens of the one input image.")
 @click.option("--gen", default="64", show_default=True, help="Comma-separated generation lengths.")
 @click.option("--repeats", default=3, show_default=True)
@@ -31,12 +33,13 @@ def _ints(text: str) -> tuple[int, ...]:
 @click.option("--samples", type=int, help="Calibration samples for on-demand quantization.")
 @click.option("--out", type=click.Path(path_type=Path), help="Results folder (default benchmarks/results/NAME).")
 @click.option("--force", is_flag=True, help="Replace an existing results folder.")
-def command(model, profile_names, image_tokens, gen, repeats, device, threads, calib, samples, out, force):
+def command(model, profile_names, engine, image_tokens, gen, repeats, device, threads, calib, samples, out, force):
     """Measure load time, prefill/decode tok/s and peak memory of MODEL per profile.
 
     \b
     Example:
       qtool bench qwen2-vl-tiny --profiles bf16,gptq-int4 --gen 64,256 --out /tmp/bench
+      qtool bench qwen2-vl-tiny --profiles bf16,gguf-q8_0,gguf-q4_k_m --out /tmp/bench
     """
     settings = bench.BenchSettings(image_tokens=image_tokens, gen=_ints(gen), repeats=repeats, device=device,
                                    threads=threads, calib=calib, samples=samples)
@@ -45,7 +48,8 @@ def command(model, profile_names, image_tokens, gen, repeats, device, threads, c
 
     check_target(out, force)
     with layer_progress("quantize (for bench)") as progress:
-        result = bench.run(model, [p.strip() for p in profile_names.split(",") if p.strip()], settings,
+        names = profile_names or bench.ENGINE_PROFILES[engine]
+        result = bench.run(model, [p.strip() for p in names.split(",") if p.strip()], settings,
                            status=lambda msg: status.print(msg), progress=progress)
     bench_report.write(result, out, force)
     rows = bench.summary_rows(result)

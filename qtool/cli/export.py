@@ -1,4 +1,4 @@
-"""``qtool export``: artifacts for other runtimes (``onnx``: the vision tower)."""
+"""``qtool export``: artifacts for other runtimes (``onnx``: the vision tower; ``gguf``: llama.cpp)."""
 
 from __future__ import annotations
 
@@ -51,3 +51,32 @@ def onnx_command(model: str, out: Path, precisions: tuple[str, ...], opset: int,
         {"precision": p, "file": f, "size (KiB)": f"{result.sizes[p] / 1024:.0f}",
          "worst rel L2 vs torch": f"{worst[p]['rel_l2']:.2e}", "worst max abs": f"{worst[p]['max_abs']:.2e}"}
         for p, f in result.files.items()])
+
+
+@command.command("gguf")
+@click.argument("model")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to create.")
+@click.option("--quant", "quants", default="f16,q8_0,q4_k_m", show_default=True, callback=_precisions,
+              help="Comma-separated language-model types: f32, bf16, f16, q8_0, q5_k_m, q4_k_m, q4_0.")
+@click.option("--mmproj", default="f16", show_default=True, type=click.Choice(["f32", "f16", "q8_0"]),
+              help="Type of the vision projector's matrices.")
+@click.option("--threads", type=click.IntRange(1), help="Threads for llama.cpp's quantizer (default: all cores).")
+@click.option("--force", is_flag=True, help="Replace an existing output folder.")
+def gguf_command(model: str, out: Path, quants: tuple[str, ...], mmproj: str, threads: int | None,
+                 force: bool) -> None:
+    """Export MODEL for llama.cpp: one language-model GGUF per --quant plus an mmproj file.
+
+    The K-quants come from llama.cpp's own quantizer; llama.cpp's tokenizer is checked against the
+    model's before the folder is published. Run the pair with llama-cpp-python's MTMDChatHandler
+    (see docs/gguf.md) or `qtool bench MODEL --profiles gguf-q4_k_m`.
+
+    \b
+    Example:
+      qtool export gguf qwen2-vl-tiny --out out/tiny-gguf --quant f16,q8_0,q4_k_m
+    """
+    from qtool.export.gguf_export import export_gguf
+
+    result = export_gguf(model, out, quants=quants, mmproj=mmproj, threads=threads, force=force,
+                         progress=lambda msg: status.print(f"[dim]{msg}[/dim]"))
+    emit(result.to_dict(), title=f"exported {result.out}", rows=[
+        {"file": f, "size (MiB)": f"{size / 2**20:.1f}"} for f, size in result.sizes.items()])

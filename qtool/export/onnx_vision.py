@@ -27,7 +27,7 @@ from torch import nn
 
 from qtool.errors import QtoolError
 from qtool.export import onnx_io as io
-from qtool.export.vision_tower import grid_for, load_vision_tower, reference_inputs
+from qtool.export.vision_tower import grid_for, image_processor_settings, load_vision_tower, reference_inputs
 
 Progress = Callable[[str], None]
 
@@ -175,7 +175,7 @@ def _name_axes(file: Path) -> None:
 def runtime_config(config, visual: nn.Module, path: Path) -> dict:
     """vision.json: everything qtool.runtime.vision needs besides the graph."""
     vc = config.vision_config
-    image = _image_processor(path)
+    image = image_processor_settings(path)
     windowed = config.model_type == "qwen2_5_vl"
     return {
         "format": "qtool-onnx-vision", "version": 1, "model_type": config.model_type,
@@ -192,17 +192,6 @@ def runtime_config(config, visual: nn.Module, path: Path) -> dict:
         "window_size": vc.window_size if windowed else None,
         "fullatt_block_indexes": list(vc.fullatt_block_indexes) if windowed else None,
     }
-
-
-def _image_processor(path: Path) -> dict:
-    """The image processor's effective settings (transformers reads every config layout)."""
-    from transformers import AutoImageProcessor
-
-    try:
-        return AutoImageProcessor.from_pretrained(path).to_dict()
-    except (OSError, ValueError) as exc:
-        raise QtoolError(f"no usable image processor config in {path} ({str(exc).splitlines()[0]})",
-                         "copy preprocessor_config.json from the model's release into the folder") from None
 
 
 def _size(file: Path) -> int:

@@ -86,3 +86,14 @@ def _rebuild_buffers(visual: nn.Module) -> None:
     inv_freq, _ = rotary.compute_axial_rope_parameters(rotary.config)
     rotary.inv_freq = inv_freq.float()
     rotary.original_inv_freq = inv_freq.float().clone()
+
+
+def image_processor_settings(path: Path) -> dict:
+    """The image processor's effective settings (transformers reads every config layout)."""
+    from transformers import AutoImageProcessor
+
+    try:
+        return AutoImageProcessor.from_pretrained(path).to_dict()
+    except (OSError, ValueError) as exc:
+        raise QtoolError(f"no usable image processor config in {path} ({str(exc).splitlines()[0]})",
+                         "copy preprocessor_config.json from the model's release into the folder") from None

@@ -1,0 +1,90 @@
+"""How close an exported GGUF pair is to the transformers model it came from.
+
+Three measures, each against torch on the same inputs: the language model's logits on text
+prompts, the mmproj's image embeddings, and greedy answers to held-out image questions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from qtool.export import gguf_tables as tables
+
+
+def files(folder: Path, quant: str) -> tuple[Path, Path]:
+    manifest = json.loads((folder / tables.MANIFEST).read_text())
+    return folder / manifest["files"][quant], folder / manifest["mmproj"]["file"]
+
+
+def text_logits(folder: Path, quant: str, model_path: Path, prompts: Sequence[str]) -> dict:
+    """Logits at every position of text-only chat prompts: GGUF vs transformers in float32."""
+    import torch
+
+    from qtool.infer import load_model
+    from qtool.runtime.llamacpp import GGUFModel
+
+    text_file, _ = files(folder, quant)
+    model, processor = load_model(model_path, "float32")
+    gguf = GGUFModel(text_file, None, n_ctx=512, logits_all=True)
+    worst, agree, total = 0.0, 0, 0
+    for prompt in prompts:
+        text = processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": prompt}]}],
+                                             tokenize=False, add_generation_prompt=True)
+        ids = processor.tokenizer(text, add_special_tokens=False).input_ids
+        with torch.inference_mode():
+            ref = model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
+        out = gguf.logits(ids)
+        worst = max(worst, float(np.abs(out - ref).max()))
+        agree += int((out.argmax(-1) == ref.argmax(-1)).sum())
+        total += len(ids)
+    return {"quant": quant, "prompts": len(prompts), "positions": total, "max_abs": worst,
+            "logit_scale": float(np.abs(ref).max()), "top1_agreement": agree / total}
+
+
+def vision_embeddings(folder: Path, model_path: Path, images: Sequence[Image.Image]) -> dict:
+    """The mmproj's image embeddings vs the transformers vision tower, per image."""
+    import torch
+    from transformers import AutoConfig, AutoProcessor
+
+    from qtool.export.onnx_validate import max_abs, rel_l2
+    from qtool.export.vision_tower import load_vision_tower
+    from qtool.runtime.llamacpp import GGUFModel, image_embeddings
+
+    text_file, mmproj = files(folder, next(iter(json.loads((folder / tables.MANIFEST).read_text())["files"])))
+    visual = load_vision_tower(model_path, AutoConfig.from_pretrained(model_path))
+    processor = AutoProcessor.from_pretrained(model_path).image_processor
+    gguf = GGUFModel(text_file, mmproj, n_ctx=512)
+    rows = []
+    for image in images:
+        enc = processor(images=[image], return_tensors="pt")
+        with torch.no_grad():
+            ref = visual(enc["pixel_values"].float(), grid_thw=enc["image_grid_thw"]).pooler_output.float().numpy()
+        out = image_embeddings(gguf, image)
+        row = {"size": list(image.size), "tokens": int(ref.shape[0]), "gguf_tokens": int(out.shape[0])}
+        if out.shape == ref.shape:
+            row.update(max_abs=max_abs(out, ref), rel_l2=rel_l2(out, ref))
+        rows.append(row)
+    return {"mmproj": mmproj.name, "images": rows,
+            "worst_rel_l2": max((r.get("rel_l2", float("inf")) for r in rows), default=None)}
+
+
+def answers(folder: Path, quant: str, model_path: Path, images: Sequence[Image.Image], questions: Sequence[str],
+            reference: Sequence[str] | None = None) -> dict:
+    """Greedy answers through llama.cpp (mtmd) vs the float model's (transformers, float32)."""
+    from qtool.infer import answer, load_model
+    from qtool.runtime.llamacpp import GGUFModel
+
+    if reference is None:
+        model, processor = load_model(model_path, "float32")
+        reference = answer(model, processor, images, questions)
+    text_file, mmproj = files(folder, quant)
+    gguf = GGUFModel(text_file, mmproj, n_ctx=1024)
+    got = [gguf.answer(image, q) for image, q in zip(images, questions)]
+    same = sum(a == b for a, b in zip(got, reference))
+    return {"quant": quant, "questions": len(questions), "agreement": same / len(questions),
+            "answers": got, "reference": list(reference)}
