@@ -19,9 +19,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 # llama-cpp-python ships only as source on PyPI: building it takes ~20 min on 2 cores, so the wheel is
 # built once per machine into $(WHEELS) (outside the clone, so fresh clones reuse it) and only rebuilt
-# when constraints.txt pins another version.
+# when constraints.txt pins another version. It is compiled for this CPU (-march=native), so the
+# folder is keyed by the CPU's instruction-set flags: a home shared with another CPU gets its own build.
 LLAMA_VERSION := $(shell sed -n 's/^llama-cpp-python==//p' constraints.txt)
-WHEELS ?= $(HOME)/.cache/qtool/wheels
+CPU_KEY := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8)
+WHEELS ?= $(HOME)/.cache/qtool/wheels/$(CPU_KEY)
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF
 
 .PHONY: llama-wheel

@@ -68,3 +68,20 @@ def test_batched_generation_equals_one_by_one():
     batched = infer.answer(model, processor, images, questions, batch_size=len(items))
     single = [infer.answer(model, processor, [im], [q])[0] for im, q in zip(images, questions)]
     assert batched == single
+
+
+def test_heldout_accuracy_is_the_recorded_one():
+    """300 held-out questions: far above what untrained weights score (~0, answers are free text), and
+    within 4 standard errors of the per-type accuracy recorded in training/accuracy.json."""
+    recorded = json.loads((REPO / "training" / "accuracy.json").read_text())["accuracy"]
+    model, processor = infer.load_model(TINY)
+    items = heldout.items(60)
+    got = infer.answer(model, processor, [heldout.image(it.scene) for it in items], [it.question for it in items])
+    for kind in tasks.QUESTION_TYPES:
+        pairs = [(g, it.answer) for g, it in zip(got, items) if it.kind == kind]
+        accuracy = sum(g == a for g, a in pairs) / len(pairs)
+        p = recorded[kind]
+        se = max((p * (1 - p) / len(pairs)) ** 0.5, 1 / len(pairs))
+        assert abs(accuracy - p) <= 4 * se, (kind, accuracy, p)
+    overall = sum(g == it.answer for g, it in zip(got, items)) / len(items)
+    assert overall >= 0.5, overall

@@ -3,9 +3,12 @@ memory is llama.cpp's own."""
 
 from __future__ import annotations
 
+import json
 import resource
 import statistics
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +77,9 @@ def add_bounds(lengths: list[dict], bandwidth_gbs: float, weight_bytes: int, kv_
         decode = [r["decode_tok_s"] for r in length["runs"] if r["decode_tok_s"]]
         length["bound_decode_tok_s"] = bound
         length["bound_efficiency"] = statistics.median(decode) / bound if decode else None
+
+
+def serve(run: Callable[[dict], dict]) -> None:
+    """A worker's entry point: ``python -m WORKER SPEC.json RESULT.json``."""
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    Path(sys.argv[2]).write_text(json.dumps(run(spec), indent=2))

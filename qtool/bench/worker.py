@@ -5,15 +5,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, LogitsProcessorList
 
-from qtool.bench.measure import PROMPT, add_bounds, image_for, peak_rss_mb, summarize
+from qtool.bench.measure import PROMPT, add_bounds, image_for, peak_rss_mb, serve, summarize
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -127,11 +125,5 @@ def run(spec: dict) -> dict:
     }
 
 
-def main() -> None:
-    spec = json.loads(Path(sys.argv[1]).read_text())
-    result = run(spec)
-    Path(sys.argv[2]).write_text(json.dumps(result, indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    serve(run)

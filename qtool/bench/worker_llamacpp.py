@@ -9,13 +9,13 @@ End-of-turn tokens are banned so every run decodes exactly ``gen`` tokens.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from pathlib import Path
 
-from qtool.bench.measure import PROMPT, add_bounds, cpu_bandwidth_gbs, image_for, peak_rss_mb, summarize, token_grid
+from qtool.bench.measure import (
+    PROMPT, add_bounds, cpu_bandwidth_gbs, image_for, peak_rss_mb, serve, summarize, token_grid,
+)
 from qtool.runtime.llamacpp import GGUFModel, data_url
 
 BANNED = ("<|im_end|>", "<|endoftext|>")
@@ -82,11 +82,5 @@ def run(spec: dict) -> dict:
     }
 
 
-def main() -> None:
-    spec = json.loads(Path(sys.argv[1]).read_text())
-    result = run(spec)
-    Path(sys.argv[2]).write_text(json.dumps(result, indent=2))
-
-
 if __name__ == "__main__":
-    main()
+    serve(run)

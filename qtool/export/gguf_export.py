@@ -55,7 +55,7 @@ def export_gguf(model: str | Path, out: str | Path, *, quants: Sequence[str] = t
                 mmproj: str = tables.DEFAULT_MMPROJ, force: bool = False, threads: int | None = None,
                 progress: Progress | None = None) -> GGUFExport:
     from qtool.export import gguf_writer
-    from qtool.models.checkpoint import inspect_checkpoint, resolve_model
+    from qtool.models.checkpoint import float_checkpoint
     from qtool.outputs import check_target, staged_dir
     from qtool.runtime.llamacpp import llama_cpp
 
@@ -67,10 +67,8 @@ def export_gguf(model: str | Path, out: str | Path, *, quants: Sequence[str] = t
     llama_cpp()                                   # fail before any work if the extra is missing
     out = Path(out).expanduser().absolute()
     check_target(out, force)
-    path = resolve_model(model)
-    info = inspect_checkpoint(path)
-    if info.quantized:
-        raise QtoolError(f"{path} is a quantized checkpoint", "export the float model it was made from")
+    info = float_checkpoint(model)
+    path = info.path
     name = path.name
     base = LOSSLESS.get(info.dtype, "f32")
     files = {q: tables.TEXT_FILE.format(name=name, quant=q) for q in quants}

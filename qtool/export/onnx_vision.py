@@ -94,7 +94,7 @@ def export_onnx(model: str | Path, out: str | Path, *, precisions: Sequence[str]
     from transformers import AutoConfig
 
     from qtool.export import onnx_quant, onnx_validate
-    from qtool.models.checkpoint import inspect_checkpoint, resolve_model
+    from qtool.models.checkpoint import float_checkpoint
     from qtool.outputs import check_target, staged_dir
 
     start = time.perf_counter()
@@ -104,10 +104,8 @@ def export_onnx(model: str | Path, out: str | Path, *, precisions: Sequence[str]
         raise QtoolError(f"opset {opset} is not supported", f"choose {io.MIN_OPSET}..{io.MAX_OPSET}")
     out = Path(out).expanduser().absolute()
     check_target(out, force)
-    path = resolve_model(model)
-    info = inspect_checkpoint(path)
-    if info.quantized:
-        raise QtoolError(f"{path} is a quantized checkpoint", "export the float model it was made from")
+    info = float_checkpoint(model)
+    path = info.path
     say(f"loading the vision tower of {path.name}")
     config = AutoConfig.from_pretrained(path)
     visual = load_vision_tower(path, config, info.weight_files)

@@ -72,6 +72,14 @@ def resolve_model(name_or_path: str | Path) -> Path:
     return path
 
 
+def float_checkpoint(model: str | Path) -> CheckpointInfo:
+    """A bundled name or folder that must hold a float (not yet quantized) checkpoint, checked."""
+    info = inspect_checkpoint(resolve_model(model))
+    if info.quantized:
+        raise QtoolError(f"{info.path} is a quantized checkpoint", "export the float model it was made from")
+    return info
+
+
 def inspect_checkpoint(path: str | Path, *, allow_pickle: bool = False) -> CheckpointInfo:
     """Check a checkpoint folder for every problem that would fail or mislead a load."""
     path = Path(path).expanduser()
