@@ -96,9 +96,10 @@ def _measure(path: Path, profile: profiles.Profile, settings: BenchSettings) -> 
             "threads": settings.threads}
     worker = "qtool.bench.worker"
     if isinstance(profile, profiles.GGUFProfile):
-        manifest = json.loads((path / "qtool.json").read_text())
-        spec.update(path=str(path / manifest["files"][profile.quant]), mmproj=str(path / manifest["mmproj"]["file"]),
-                    quant=profile.quant)
+        from qtool.export.gguf_export import gguf_files
+
+        model_file, mmproj_file = gguf_files(path, profile.quant)
+        spec.update(path=str(model_file), mmproj=str(mmproj_file), quant=profile.quant)
         worker = "qtool.bench.worker_llamacpp"
     with tempfile.TemporaryDirectory(prefix="qtool-bench-") as tmp:
         spec_file, result_file = Path(tmp) / "spec.json", Path(tmp) / "result.json"

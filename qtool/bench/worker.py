@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, LogitsProcessorList
 
-from qtool.bench.measure import PROMPT, add_bounds, image_for, peak_rss_mb, serve, summarize
+from qtool.bench.measure import PROMPT, add_bounds, cpu_bandwidth_gbs, image_for, peak_rss_mb, serve, summarize
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -36,16 +36,16 @@ def peak_memory_mb(device: str) -> float:
 
 def bandwidth_gbs(device: str, nbytes: int = 512 * 2**20) -> float:
     """Device memory bandwidth from one large copy (read + write), best of 5."""
+    if device != "cuda":
+        return cpu_bandwidth_gbs(nbytes)
     src = torch.empty(nbytes, dtype=torch.uint8, device=device).fill_(1)
     dst = torch.empty_like(src)
     best = float("inf")
     for _ in range(5):
-        if device == "cuda":
-            torch.cuda.synchronize()
+        torch.cuda.synchronize()
         t = time.perf_counter()
         dst.copy_(src)
-        if device == "cuda":
-            torch.cuda.synchronize()
+        torch.cuda.synchronize()
         best = min(best, time.perf_counter() - t)
     del src, dst
     return 2 * nbytes / best / 1e9

@@ -80,10 +80,11 @@ def export_gguf(model: str | Path, out: str | Path, *, quants: Sequence[str] = t
         for quant in quants:
             if quant == base:
                 continue
-            say(f"quantizing to {quant} with llama.cpp")
             if quant in tables.FLOAT_QUANTS:
+                say(f"writing the language model ({quant})")
                 gguf_writer.write_language_model(info, tmp / files[quant], quant)
             else:
+                say(f"quantizing to {quant} with llama.cpp")
                 quantize(base_file, tmp / files[quant], quant, threads, log=tmp / LOG)
         say(f"writing the vision projector (mmproj, {mmproj})")
         gguf_writer.write_mmproj(info, tmp / mmproj_file, mmproj)
@@ -104,6 +105,12 @@ def export_gguf(model: str | Path, out: str | Path, *, quants: Sequence[str] = t
         (tmp / tables.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return GGUFExport(out=out, model=str(path), model_type=info.adapter.model_type, files=files,
                       mmproj=mmproj_file, sizes=sizes, tokenizer_check=check, wall_s=manifest["wall_s"])
+
+
+def gguf_files(folder: Path, quant: str) -> tuple[Path, Path]:
+    """An export folder's language-model file for ``quant`` and its mmproj, as its manifest names them."""
+    manifest = json.loads((folder / tables.MANIFEST).read_text())
+    return folder / manifest["files"][quant], folder / manifest["mmproj"]["file"]
 
 
 def quantize(src: Path, dst: Path, quant: str, threads: int | None, log: Path) -> None:

@@ -6,19 +6,13 @@ prompts, the mmproj's image embeddings, and greedy answers to held-out image que
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from qtool.export import gguf_tables as tables
-
-
-def files(folder: Path, quant: str) -> tuple[Path, Path]:
-    manifest = json.loads((folder / tables.MANIFEST).read_text())
-    return folder / manifest["files"][quant], folder / manifest["mmproj"]["file"]
+from qtool.export.gguf_export import gguf_files
 
 
 def text_logits(folder: Path, quant: str, model_path: Path, prompts: Sequence[str]) -> dict:
@@ -28,7 +22,7 @@ def text_logits(folder: Path, quant: str, model_path: Path, prompts: Sequence[st
     from qtool.infer import load_model
     from qtool.runtime.llamacpp import GGUFModel
 
-    text_file, _ = files(folder, quant)
+    text_file, _ = gguf_files(folder, quant)
     model, processor = load_model(model_path, "float32")
     gguf = GGUFModel(text_file, None, n_ctx=512, logits_all=True)
     worst, agree, total = 0.0, 0, 0
@@ -46,8 +40,9 @@ def text_logits(folder: Path, quant: str, model_path: Path, prompts: Sequence[st
             "logit_scale": float(np.abs(ref).max()), "top1_agreement": agree / total}
 
 
-def vision_embeddings(folder: Path, model_path: Path, images: Sequence[Image.Image]) -> dict:
-    """The mmproj's image embeddings vs the transformers vision tower, per image."""
+def vision_embeddings(folder: Path, model_path: Path, images: Sequence[Image.Image], quant: str = "f16") -> dict:
+    """The mmproj's image embeddings vs the transformers vision tower, per image (``quant``: any
+    language-model file of the export; mtmd needs one loaded beside the mmproj)."""
     import torch
     from transformers import AutoConfig, AutoProcessor
 
@@ -55,7 +50,7 @@ def vision_embeddings(folder: Path, model_path: Path, images: Sequence[Image.Ima
     from qtool.export.vision_tower import load_vision_tower
     from qtool.runtime.llamacpp import GGUFModel, image_embeddings
 
-    text_file, mmproj = files(folder, next(iter(json.loads((folder / tables.MANIFEST).read_text())["files"])))
+    text_file, mmproj = gguf_files(folder, quant)
     visual = load_vision_tower(model_path, AutoConfig.from_pretrained(model_path))
     processor = AutoProcessor.from_pretrained(model_path).image_processor
     gguf = GGUFModel(text_file, mmproj, n_ctx=512)
@@ -82,7 +77,7 @@ def answers(folder: Path, quant: str, model_path: Path, images: Sequence[Image.I
     if reference is None:
         model, processor = load_model(model_path, "float32")
         reference = answer(model, processor, images, questions)
-    text_file, mmproj = files(folder, quant)
+    text_file, mmproj = gguf_files(folder, quant)
     gguf = GGUFModel(text_file, mmproj, n_ctx=1024)
     got = [gguf.answer(image, q) for image, q in zip(images, questions)]
     same = sum(a == b for a, b in zip(got, reference))

@@ -88,10 +88,14 @@ class GGUFModel:
         return np.array(self.llm.scores[: len(ids)], dtype=np.float32)
 
 
-def data_url(image: Image.Image) -> str:
+def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
+
+
+def data_url(image: Image.Image) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
 
 
 def image_embeddings(model: GGUFModel, image: Image.Image) -> np.ndarray:
@@ -101,9 +105,7 @@ def image_embeddings(model: GGUFModel, image: Image.Image) -> np.ndarray:
     handler = model.llm.chat_handler
     handler._init_mtmd_context(model.llm)          # noqa: SLF001 - the handler owns the mtmd context
     ctx = handler.mtmd_ctx
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
-    bitmap = handler._create_bitmap_from_bytes(buffer.getvalue())   # noqa: SLF001
+    bitmap = handler._create_bitmap_from_bytes(png_bytes(image))   # noqa: SLF001
     chunks = mtmd_cpp.mtmd_input_chunks_init()
     try:
         text = mtmd_cpp.mtmd_input_text()
