@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt --find-links $(WHEELS) -e '.[test,llama]'
 	@touch $(STAMP)
 
-# llama-cpp-python ships only as source on PyPI: building it takes ~20 min on 2 cores, so the wheel is
+# llama-cpp-python ships only as source on PyPI: building it takes ~15 min on 2 cores, so the wheel is
 # built once per machine into $(WHEELS) (outside the clone, so fresh clones reuse it) and only rebuilt
 # when constraints.txt pins another version. It is compiled for this CPU (-march=native), so the
 # folder is keyed by the CPU's instruction-set flags: a home shared with another CPU gets its own build.
@@ -30,7 +30,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMP
 llama-wheel:
 	@mkdir -p $(WHEELS)
 	@ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
-	  echo "building llama-cpp-python $(LLAMA_VERSION) from source into $(WHEELS) (once per machine, ~20 min)"; \
+	  echo "building llama-cpp-python $(LLAMA_VERSION) from source into $(WHEELS) (once per machine, ~15 min)"; \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 	  $(PY) -m pip wheel -q --disable-pip-version-check --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION); }
 
