@@ -165,7 +165,7 @@ def markdown(r: dict) -> str:
     for p, row in r["precisions"].items():
         lines.append(f"| {p} | {row['bytes'] / 1024:.0f} | {row['validation_worst']['rel_l2']:.2e} | "
                      f"{row['heldout_images']['mean_rel_l2']:.2e} | {row['rate']:.2%} ({row['same']}/{row['questions']}) | "
-                     f"{row['accuracy_onnx']:.2%} | {row['accuracy_torch']:.2%} |")
+                     f"{row['accuracy_candidate']:.2%} | {row['accuracy_reference']:.2%} |")
     lines += ["", "Relative L2 per validation case (images the exporter never saw):", "",
               "| case | patches | " + " | ".join(r["precisions"]) + " |", "|---|---|" + "---|" * len(r["precisions"])]
     for case in r["validation_cases"]:

@@ -102,10 +102,28 @@ class GGUFProfile:
         _choice(self, "mmproj", tuple(MMPROJ_TYPES))
 
 
-Profile = FloatProfile | GPTQProfile | AWQProfile | RTNProfile | GGUFProfile
+@dataclass(frozen=True)
+class ONNXVisionProfile:
+    """The vision tower exported to ONNX (``qtool export onnx``) and run by ONNX Runtime; the language
+    model stays in torch at ``dtype``."""
+    VERSION: ClassVar[int] = 1
+    name: str
+    precision: str = "fp32"
+    dtype: str = "bfloat16"
+    description: str = ""
+
+    def check(self) -> None:
+        from qtool.export.onnx_io import PRECISIONS
+
+        _choice(self, "precision", tuple(PRECISIONS))
+        _choice(self, "dtype", ("bfloat16", "float16", "float32"))
+
+
+Profile = FloatProfile | GPTQProfile | AWQProfile | RTNProfile | GGUFProfile | ONNXVisionProfile
 METHODS: dict[str, type] = {"float": FloatProfile, "gptq": GPTQProfile, "awq": AWQProfile, "rtn": RTNProfile,
-                            "gguf": GGUFProfile}
+                            "gguf": GGUFProfile, "onnx-vision": ONNXVisionProfile}
 QUANTIZED = (GPTQProfile, AWQProfile, RTNProfile)     # torch checkpoints made by `qtool quantize`
+EXPORTED = (GGUFProfile, ONNXVisionProfile)           # files for other runtimes, made by `qtool export`
 
 
 def _choice(p, field: str, allowed: tuple) -> None:

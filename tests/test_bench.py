@@ -1,6 +1,7 @@
 """qtool bench on the tiny model with tiny lengths: real subprocesses, real files."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,7 @@ from conftest import assert_one_line_error, run_qtool
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "res"
-    proc = run_qtool("--json", "bench", "qwen2-vl-tiny", "--profiles", "bf16,rtn-int4", "--gen", "4,8",
+    proc = run_qtool("--json", "bench", "qwen2-vl-tiny", "--profiles", "bf16,rtn-int4,onnx-vision-fp32", "--gen", "4,8",
                      "--repeats", "2", "--image-tokens", "16", "--threads", "1", "--out", out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, json.loads(proc.stdout)
@@ -21,7 +22,7 @@ def test_outputs_well_formed_with_positive_numbers(bench_run):
     saved = json.loads((out / "bench.json").read_text())
     assert saved == printed
     assert saved["machine"]["cpu"] and saved["machine"]["versions"]["torch"]
-    assert [r["profile"] for r in saved["records"]] == ["bf16", "rtn-int4"]
+    assert [r["profile"] for r in saved["records"]] == ["bf16", "rtn-int4", "onnx-vision-fp32"]
     for r in saved["records"]:
         assert r["load_s"] > 0 and r["weights_in_memory_bytes"] > 0 and r["bandwidth_gbs"] > 0
         assert [x["gen"] for x in r["lengths"]] == [4, 8]
@@ -31,12 +32,23 @@ def test_outputs_well_formed_with_positive_numbers(bench_run):
             assert length["decode_tok_s_median"] > 0 and length["prefill_tok_s_median"] > 0
             assert length["e2e_tok_s_median"] > 0 and length["peak_memory_mb"] > 0
             assert 0 < length["bound_efficiency"]
+            assert 0 < length["vision_s_median"] < length["prefill_s_median"]
     assert saved["records"][0]["kernel"] == "Linear" and saved["records"][1]["kernel"] != "Linear"
     # int4 weights really are smaller in memory
     assert saved["records"][1]["weights_in_memory_bytes"] < saved["records"][0]["weights_in_memory_bytes"]
     table = (out / "table.md").read_text()
     assert "| bf16 |" in table and "| rtn-int4 |" in table and "decode tok/s (8)" in table
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_onnx_vision_profile_runs_the_tower_in_onnx_runtime(bench_run):
+    _, saved = bench_run
+    torch_bf16, onnx = saved["records"][0], saved["records"][2]
+    assert onnx["kernel"] == "Linear + ORT fp32 vision" and onnx["artifact"] != torch_bf16["artifact"]
+    assert (Path(onnx["artifact"]) / "vision.onnx").is_file()
+    # the torch vision blocks were not loaded: only the ONNX graph's bytes stand in for them
+    assert onnx["input_tokens"] == torch_bf16["input_tokens"]
+    assert all(run["new_tokens"] == 8 for run in onnx["lengths"][1]["runs"])
 
 
 def test_one_subprocess_per_profile(bench_run):

@@ -1,4 +1,4 @@
-"""qtool release / verify on the tiny model: two variants, corruption, resumability."""
+"""qtool release / verify on the tiny model: one variant per kind (GPTQ, GGUF, ONNX), corruption, resumability."""
 
 import json
 import shutil
@@ -8,12 +8,14 @@ import pytest
 from conftest import assert_one_line_error, run_qtool
 
 FAST = ("--eval-limit", "15", "--bench-gen", "4", "--bench-repeats", "1", "--samples", "16")
+PROFILES = "gptq-int4,gguf-q8_0,onnx-vision-int8"
+VARIANTS = ["qwen2-vl-tiny-gguf-q8_0", "qwen2-vl-tiny-gptq-int4", "qwen2-vl-tiny-onnx-vision-int8"]
 
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     out = tmp_path_factory.mktemp("release") / "rel"
-    proc = run_qtool("--json", "release", "qwen2-vl-tiny", "--profiles", "gptq-int4,rtn-int4", "--out", out, *FAST)
+    proc = run_qtool("--json", "release", "qwen2-vl-tiny", "--profiles", PROFILES, "--out", out, *FAST)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, json.loads(proc.stdout)
 
@@ -28,15 +30,23 @@ def copy_of(release, tmp_path):
 def test_release_layout(release):
     out, manifest = release
     variants = sorted(manifest["variants"])
-    assert variants == ["qwen2-vl-tiny-gptq-int4", "qwen2-vl-tiny-rtn-int4"]
+    assert variants == VARIANTS
+    assert [manifest["variants"][v]["kind"] for v in variants] == ["llama.cpp", "transformers", "onnxruntime"]
     for v in variants:
         card = (out / v / "README.md").read_text()
         assert card.startswith("---\nbase_model:") and "## Recipe" in card and "## Usage" in card
-        assert "## Accuracy and fidelity" in card and "## Speed and memory" in card and "vllm serve" in card
-        assert (out / v / "qtool.json").is_file() and (out / v / "model.safetensors").is_file()
+        assert "## Accuracy and fidelity" in card and "## Speed and memory" in card
+        assert json.loads((out / v / "qtool.json").read_text())["profile"]["_data"]["name"] in v
+    assert "vllm serve" in (out / VARIANTS[1] / "README.md").read_text()
+    assert "llama-mtmd-cli" in (out / VARIANTS[0] / "README.md").read_text()
+    assert "VisionEncoder" in (out / VARIANTS[2] / "README.md").read_text()
     sums = (out / "SHA256SUMS").read_text().splitlines()
     listed = {line.split("  ")[1] for line in sums}
-    assert "qwen2-vl-tiny-gptq-int4/model.safetensors" in listed and "eval/table.md" in listed
+    assert {"qwen2-vl-tiny-gptq-int4/model.safetensors", "qwen2-vl-tiny-gguf-q8_0/qwen2-vl-tiny-q8_0.gguf",
+            "qwen2-vl-tiny-gguf-q8_0/mmproj-qwen2-vl-tiny-f16.gguf", "qwen2-vl-tiny-onnx-vision-int8/vision.int8.onnx",
+            "eval/table.md", "eval/agreement.json"} <= listed
+    agreement = {r["variant"]: r for r in json.loads((out / "eval" / "agreement.json").read_text())}
+    assert set(agreement) == {VARIANTS[0], VARIANTS[2]} and all(r["questions"] == 15 for r in agreement.values())
     saved = json.loads((out / "release.json").read_text())
     assert saved["versions"]["gptqmodel"] and set(saved["timings_s"]) == set(variants)
     assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in saved["files"].values())
@@ -47,17 +57,19 @@ def test_verify_passes(release):
     proc = run_qtool("--json", "verify", out)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(proc.stdout)["variants"]
-    assert {r["variant"] for r in rows} == {"qwen2-vl-tiny-gptq-int4", "qwen2-vl-tiny-rtn-int4"}
-    assert all(r["generated tokens"] > 0 for r in rows)
+    assert sorted(r["variant"] for r in rows) == VARIANTS
+    outputs = {r["variant"]: r["output"] for r in rows}
+    assert outputs[VARIANTS[0]] == outputs[VARIANTS[1]] == "4 tokens"       # llama.cpp and transformers generate
+    assert outputs[VARIANTS[2]].endswith("embeddings") and outputs[VARIANTS[2]].split("x")[0] == "20"  # 112x140 px
 
 
 def test_flipped_byte_is_named(release, tmp_path):
     dst = copy_of(release, tmp_path)
-    weights = dst / "qwen2-vl-tiny-rtn-int4" / "model.safetensors"
+    weights = dst / "qwen2-vl-tiny-gguf-q8_0" / "qwen2-vl-tiny-q8_0.gguf"
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0x01
     weights.write_bytes(bytes(data))
-    assert_one_line_error(run_qtool("verify", dst), "checksum mismatch", "qwen2-vl-tiny-rtn-int4/model.safetensors")
+    assert_one_line_error(run_qtool("verify", dst), "checksum mismatch", "qwen2-vl-tiny-gguf-q8_0/qwen2-vl-tiny-q8_0.gguf")
 
 
 def test_missing_file_is_named(release, tmp_path):
@@ -68,12 +80,13 @@ def test_missing_file_is_named(release, tmp_path):
 
 def test_rerun_rebuilds_only_the_missing_variant(release, tmp_path):
     dst = copy_of(release, tmp_path)
-    shutil.rmtree(dst / "qwen2-vl-tiny-rtn-int4")
-    kept = (dst / "qwen2-vl-tiny-gptq-int4" / "model.safetensors").stat().st_mtime_ns
-    proc = run_qtool("--json", "release", "qwen2-vl-tiny", "--profiles", "gptq-int4,rtn-int4", "--out", dst, *FAST)
+    shutil.rmtree(dst / "qwen2-vl-tiny-onnx-vision-int8")
+    kept = {f: (dst / f).stat().st_mtime_ns for f in ("qwen2-vl-tiny-gptq-int4/model.safetensors",
+                                                      "qwen2-vl-tiny-gguf-q8_0/qwen2-vl-tiny-q8_0.gguf")}
+    proc = run_qtool("--json", "release", "qwen2-vl-tiny", "--profiles", PROFILES, "--out", dst, *FAST)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout)["rebuilt"] == ["qwen2-vl-tiny-rtn-int4"]
-    assert (dst / "qwen2-vl-tiny-gptq-int4" / "model.safetensors").stat().st_mtime_ns == kept
+    assert json.loads(proc.stdout)["rebuilt"] == ["qwen2-vl-tiny-onnx-vision-int8"]
+    assert {f: (dst / f).stat().st_mtime_ns for f in kept} == kept
     assert run_qtool("verify", dst).returncode == 0
 
 

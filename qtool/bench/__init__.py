@@ -22,7 +22,8 @@ Status = Callable[[str], None]
 ENGINE_PROFILES = {
     "torch": "bf16,fp32,gptq-int8,gptq-int4,awq-int4",
     "llamacpp": "gguf-f16,gguf-q8_0,gguf-q4_k_m",
-    "all": "bf16,fp32,gptq-int8,gptq-int4,awq-int4,gguf-f16,gguf-q8_0,gguf-q4_k_m",
+    "onnx": "bf16,onnx-vision-fp32,onnx-vision-fp16,onnx-vision-int8,onnx-vision-int4",
+    "all": "bf16,fp32,gptq-int8,gptq-int4,awq-int4,gguf-f16,gguf-q8_0,gguf-q4_k_m,onnx-vision-fp32,onnx-vision-int8",
 }
 
 
@@ -83,14 +84,14 @@ def run(model: str | Path, profile_names: list[str], settings: BenchSettings,
         path = (artifacts or {}).get(profile.name) or artifact_for(
             source, profile, calib=settings.calib, samples=settings.samples, device=settings.device, progress=progress)
         say(f"{profile.name}: measuring in a fresh process")
-        record = _measure(path, profile, settings)
+        record = _measure(path, profile, settings, source)
         record["artifact"] = str(path)
         report.records.append(record)
     return report
 
 
-def _measure(path: Path, profile: profiles.Profile, settings: BenchSettings) -> dict:
-    dtype = profile.dtype if isinstance(profile, profiles.FloatProfile) else "bfloat16"
+def _measure(path: Path, profile: profiles.Profile, settings: BenchSettings, source: Path) -> dict:
+    dtype = getattr(profile, "dtype", "bfloat16")
     spec = {"path": str(path), "profile": profile.name, "dtype": dtype, "device": settings.device,
             "image_tokens": settings.image_tokens, "gen": list(settings.gen), "repeats": settings.repeats,
             "threads": settings.threads}
@@ -101,6 +102,8 @@ def _measure(path: Path, profile: profiles.Profile, settings: BenchSettings) -> 
         model_file, mmproj_file = gguf_files(path, profile.quant)
         spec.update(path=str(model_file), mmproj=str(mmproj_file), quant=profile.quant)
         worker = "qtool.bench.worker_llamacpp"
+    if isinstance(profile, profiles.ONNXVisionProfile):
+        spec.update(path=str(source), onnx=str(path), precision=profile.precision)
     with tempfile.TemporaryDirectory(prefix="qtool-bench-") as tmp:
         spec_file, result_file = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_file.write_text(json.dumps(spec))
@@ -125,5 +128,7 @@ def summary_rows(report: BenchReport) -> list[dict]:
             row[f"peak MiB ({g})"] = round(length["peak_memory_mb"], 1)
             row[f"bound eff. ({g})"] = f"{100 * length['bound_efficiency']:.1f}%"
         row["prefill tok/s"] = round(statistics.median(x["prefill_tok_s_median"] for x in r["lengths"]), 1)
+        vision = [x["vision_s_median"] for x in r["lengths"] if "vision_s_median" in x]
+        row["vision ms"] = round(1000 * statistics.median(vision), 1) if vision else "-"
         rows.append(row)
     return rows

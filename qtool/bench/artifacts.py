@@ -27,16 +27,20 @@ def artifact_for(model: Path, profile: profiles.Profile, *, calib: Path | None =
         return model
     info = inspect_checkpoint(model)
     calib = Path(calib or paths.CALIB_DATA)
-    gguf = isinstance(profile, profiles.GGUFProfile)
-    inputs = [] if gguf else [calib_hash(calib), samples]       # llama.cpp's quants use no calibration
+    exported = isinstance(profile, profiles.EXPORTED)
+    inputs = [] if exported else [calib_hash(calib), samples]   # llama.cpp's quants and ORT's use no calibration
     key = json.dumps([sha256_files(info.weight_files), profiles.to_record(profile), *inputs])
     path = paths.cache() / "artifacts" / f"{model.name}-{profile.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if (path / "qtool.json").is_file():
         return path
-    if gguf:
+    if isinstance(profile, profiles.GGUFProfile):
         from qtool.export.gguf_export import export_gguf
 
         export_gguf(model, path, quants=(profile.quant,), mmproj=profile.mmproj, force=True)
+    elif isinstance(profile, profiles.ONNXVisionProfile):
+        from qtool.export.onnx_vision import export_onnx
+
+        export_onnx(model, path, precisions=(profile.precision,), force=True)
     else:
         quantize(model, profile, out=path, calib=calib, samples=samples, device=device, force=True, progress=progress)
     return path

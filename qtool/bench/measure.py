@@ -16,7 +16,7 @@ from PIL import Image
 
 PROMPT = "Describe this image in detail."
 STATS = (("median", statistics.median), ("min", min), ("max", max))
-TIMED = ("decode_tok_s", "e2e_tok_s", "prefill_tok_s", "prefill_s")
+TIMED = ("decode_tok_s", "e2e_tok_s", "prefill_tok_s", "prefill_s", "vision_s")  # vision_s: where measurable
 
 
 def peak_rss_mb() -> float:
@@ -66,7 +66,7 @@ def summarize(gen: int, runs: list[dict], peak_mb: float) -> dict:
     """One generation length: its runs, the peak memory and median/min/max of each timing."""
     return {"gen": gen, "runs": runs, "peak_memory_mb": peak_mb,
             **{f"{k}_{stat}": fn([r[k] for r in runs]) for k in TIMED for stat, fn in STATS
-               if all(r[k] is not None for r in runs)}}
+               if all(r.get(k) is not None for r in runs)}}
 
 
 def add_bounds(lengths: list[dict], bandwidth_gbs: float, weight_bytes: int, kv_per_position: int,

@@ -69,6 +69,47 @@ def kv_bytes_per_position(model, dtype_bytes: int) -> int:
     return 2 * c.num_hidden_layers * c.num_key_value_heads * head_dim * dtype_bytes
 
 
+class _VisionClock:
+    """Times the torch vision tower inside ``generate`` (forward pre/post hooks)."""
+
+    def __init__(self, visual):
+        self.elapsed, self._start = 0.0, 0.0
+        visual.register_forward_pre_hook(lambda *_: setattr(self, "_start", time.perf_counter()))
+        visual.register_forward_hook(lambda *_: setattr(self, "elapsed", time.perf_counter() - self._start))
+
+
+class _ONNXVision:
+    """The vision tower in ONNX Runtime: image in, ``mm_encoder_outputs`` for ``generate`` out."""
+
+    def __init__(self, folder: str, precision: str, dtype: torch.dtype, threads: int | None):
+        from qtool.runtime.vision import VisionEncoder
+
+        self.encoder, self.dtype, self.elapsed = VisionEncoder(folder, precision, threads=threads), dtype, 0.0
+        graph = Path(folder) / self.encoder.config.files[precision]
+        self.bytes = sum(f.stat().st_size for f in (graph, graph.with_name(graph.name + ".data")) if f.is_file())
+
+    def __call__(self, image) -> dict:
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        t = time.perf_counter()
+        embeds = torch.from_numpy(self.encoder.encode([image]).embeds).to(self.dtype)
+        self.elapsed = time.perf_counter() - t
+        return {"mm_encoder_outputs": {"image": BaseModelOutputWithPooling(pooler_output=(embeds,))}}
+
+
+def load_model(spec: dict, dtype: torch.dtype, device: str):
+    """The checkpoint; with an ONNX vision tower, its torch blocks are never loaded (depth 0)."""
+    kwargs = {}
+    if spec.get("onnx"):
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(spec["path"])
+        config.vision_config.depth = 0
+        kwargs["config"] = config
+    model = AutoModelForImageTextToText.from_pretrained(spec["path"], dtype=dtype, device_map=device, **kwargs)
+    return model.eval(), AutoProcessor.from_pretrained(spec["path"])
+
+
 def run(spec: dict) -> dict:
     device, dtype = spec["device"], DTYPES[spec["dtype"]]
     torch.manual_seed(0)
@@ -76,16 +117,19 @@ def run(spec: dict) -> dict:
         torch.set_num_threads(spec["threads"])
     baseline_mb = peak_memory_mb("cpu")
     t = time.perf_counter()
-    model = AutoModelForImageTextToText.from_pretrained(spec["path"], dtype=dtype, device_map=device)
-    processor = AutoProcessor.from_pretrained(spec["path"])
-    model.eval()
+    model, processor = load_model(spec, dtype, device)
+    onnx = _ONNXVision(spec["onnx"], spec["precision"], dtype, spec.get("threads")) if spec.get("onnx") else None
     load_s = time.perf_counter() - t
     act_dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": PROMPT}]}]
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    enc = processor(text=[text], images=[image_for(spec["image_tokens"])], return_tensors="pt").to(device)
+    image = image_for(spec["image_tokens"])
+    enc = processor(text=[text], images=[image], return_tensors="pt").to(device)
+    if onnx:
+        enc.pop("pixel_values")
     n_input = int(enc["input_ids"].shape[1])
     pad = processor.tokenizer.pad_token_id
+    vision = onnx or _VisionClock(model.model.visual)
 
     def generate(new_tokens: int) -> dict:
         clock = _Clock()
@@ -93,7 +137,8 @@ def run(spec: dict) -> dict:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+            extra = onnx(image) if onnx else {}
+            out = model.generate(**enc, **extra, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
                                  logits_processor=LogitsProcessorList([clock]), pad_token_id=pad)
         if device == "cuda":
             torch.cuda.synchronize()
@@ -102,7 +147,7 @@ def run(spec: dict) -> dict:
         prefill = clock.stamps[0] - t0
         return {"new_tokens": made, "prefill_s": prefill, "prefill_tok_s": n_input / prefill,
                 "decode_tok_s": (made - 1) / (t1 - clock.stamps[0]) if made > 1 else None,
-                "e2e_tok_s": made / (t1 - t0), "total_s": t1 - t0}
+                "e2e_tok_s": made / (t1 - t0), "total_s": t1 - t0, "vision_s": vision.elapsed}
 
     generate(min(8, min(spec["gen"])))  # warm-up: kernels, allocator, caches
     weights = decoder_bytes(model)
@@ -118,9 +163,11 @@ def run(spec: dict) -> dict:
     return {
         "profile": spec["profile"], "device": device, "dtype": str(act_dtype).replace("torch.", ""),
         "load_s": load_s, "weights_on_disk_bytes": sum(f.stat().st_size for f in Path(spec["path"]).glob("*.safetensors")),
-        "weights_in_memory_bytes": sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers())),
+        # ORT holds the vision graph's initializers: about its file size
+        "weights_in_memory_bytes": sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+        + (onnx.bytes if onnx else 0),
         "decoder_read_bytes_per_token": weights, "bandwidth_gbs": bandwidth,
-        "kernel": linear_kernel(model), "input_tokens": n_input, "image_tokens": spec["image_tokens"],
+        "kernel": linear_kernel(model) + (f" + ORT {spec['precision']} vision" if onnx else ""), "input_tokens": n_input, "image_tokens": spec["image_tokens"],
         "baseline_rss_mb": baseline_mb, "lengths": lengths,
     }
 

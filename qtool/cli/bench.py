@@ -23,7 +23,8 @@ def _ints(text: str) -> tuple[int, ...]:
 @click.argument("model")
 @click.option("--profiles", "profile_names", help="Comma-separated profiles (default: the --engine's set).")
 @click.option("--engine", type=click.Choice(list(bench.ENGINE_PROFILES)), default="torch", show_default=True,
-              help="Default profile set: torch (transformers), llamacpp (GGUF via llama-cpp-python), or all.")
+              help="Default profile set: torch (transformers), llamacpp (GGUF via llama-cpp-python), onnx "
+                   "(vision tower in ONNX Runtime, language model in torch), or all.")
 @click.option("--image-tokens", default=64, show_default=True, help="Visual tokens of the one input image.")
 @click.option("--gen", default="64", show_default=True, help="Comma-separated generation lengths.")
 @click.option("--repeats", default=3, show_default=True)
@@ -40,6 +41,7 @@ def command(model, profile_names, engine, image_tokens, gen, repeats, device, th
     Example:
       qtool bench qwen2-vl-tiny --profiles bf16,gptq-int4 --gen 64,256 --out /tmp/bench
       qtool bench qwen2-vl-tiny --profiles bf16,gguf-q8_0,gguf-q4_k_m --out /tmp/bench
+      qtool bench qwen2-vl-tiny --engine onnx --out /tmp/bench
     """
     settings = bench.BenchSettings(image_tokens=image_tokens, gen=_ints(gen), repeats=repeats, device=device,
                                    threads=threads, calib=calib, samples=samples)

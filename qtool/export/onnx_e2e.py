@@ -10,12 +10,12 @@ difference between the two is the vision tower.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from PIL import Image
 
+from qtool.eval.agreement import Agreement, agreement
 from qtool.eval.dataset import VQAItem, load_vqa
 from qtool.infer import answer, user_turn
 from qtool.paths import ASSETS
@@ -24,19 +24,6 @@ HELDOUT = ASSETS / "qwen2-vl-tiny-heldout"
 
 
 Question = VQAItem  # one held-out question: id, image, question, answer, type
-
-
-@dataclass(frozen=True)
-class Agreement:
-    questions: int
-    same: int                  # ONNX answer == torch answer
-    rate: float
-    accuracy_torch: float      # vs the reference answers
-    accuracy_onnx: float
-    differing: tuple[str, ...]  # ids of the first questions answered differently
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def load_questions(folder: Path = HELDOUT, limit: int | None = None) -> list[Question]:
@@ -91,17 +78,6 @@ def answers_onnx(model, processor, encoder, questions: Sequence[Question], batch
     finally:
         tokenizer.padding_side = side
     return out
-
-
-def agreement(questions: Sequence[Question], reference: Sequence[str], candidate: Sequence[str],
-              keep: int = 20) -> Agreement:
-    same = [a == b for a, b in zip(reference, candidate)]
-    n = max(len(questions), 1)
-    return Agreement(
-        questions=len(questions), same=sum(same), rate=sum(same) / n,
-        accuracy_torch=sum(a == q.answer for a, q in zip(reference, questions)) / n,
-        accuracy_onnx=sum(a == q.answer for a, q in zip(candidate, questions)) / n,
-        differing=tuple(q.id for q, s in zip(questions, same) if not s)[:keep])
 
 
 def heldout_agreement(model: str | Path, onnx_dir: str | Path, precision: str = "fp32", limit: int | None = None,

@@ -41,6 +41,7 @@ DYNAMIC_AXES: dict[str, dict[int, str]] = {
 # files written next to each other in the export folder
 CONFIG_FILE = "vision.json"          # what qtool.runtime.vision needs (preprocessing, rotary, windows)
 VALIDATION_FILE = "validation.json"  # ORT vs torch errors, written by every export
+MANIFEST = "qtool.json"              # source hash, files with sizes and sha256, versions
 
 # precision -> ONNX file name; fp32 is always exported, the others derive from it
 PRECISIONS: dict[str, str] = {

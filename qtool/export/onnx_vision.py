@@ -125,8 +125,24 @@ def export_onnx(model: str | Path, out: str | Path, *, precisions: Sequence[str]
         onnx_validate.check(report)
         files = {p: io.PRECISIONS[p] for p in precisions}
         sizes = {p: _size(tmp / f) for p, f in files.items()}
+        wall_s = round(time.perf_counter() - start, 2)
+        _write_manifest(tmp, info, opset, files, wall_s)
     return ExportResult(out=out, model=str(path), model_type=info.adapter.model_type, opset=opset, files=files,
-                        sizes=sizes, validation=report, wall_s=round(time.perf_counter() - start, 2))
+                        sizes=sizes, validation=report, wall_s=wall_s)
+
+
+def _write_manifest(folder: Path, info, opset: int, files: dict[str, str], wall_s: float) -> None:
+    from qtool import fingerprint
+
+    written = sorted(f.name for f in folder.iterdir() if f.is_file())
+    manifest = {
+        "format": "qtool-onnx-vision", "version": 1, "model": str(info.path), "model_type": info.adapter.model_type,
+        "source_sha256": fingerprint.sha256_files(info.weight_files), "opset": opset, "files": files,
+        "sha256": {f: fingerprint.sha256_file(folder / f) for f in written},
+        "sizes": {f: (folder / f).stat().st_size for f in written},
+        "versions": fingerprint.versions(), "wall_s": wall_s,
+    }
+    (folder / io.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def check_precisions(precisions: Sequence[str]) -> tuple[str, ...]:

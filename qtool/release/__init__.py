@@ -19,8 +19,7 @@ from qtool.errors import QtoolError
 from qtool.eval import report as eval_report
 from qtool.fingerprint import sha256_files, versions
 from qtool.models.checkpoint import inspect_checkpoint, resolve_model
-from qtool.quantization import quantize
-from qtool.release import card
+from qtool.release import card, variants
 from qtool.release.bundle import MANIFEST, BundleWriter
 
 Status = Callable[[str], None]
@@ -45,15 +44,6 @@ def _inputs(source_sha: str, profile, calib: str | None) -> dict:
     return {"source_sha256": source_sha, "profile": profiles.to_record(profile), "calibration_sha256": calib}
 
 
-def _existing_inputs(variant: Path) -> dict | None:
-    try:
-        m = json.loads((variant / "qtool.json").read_text())
-        return {"source_sha256": m["source"]["sha256"], "profile": m["profile"],
-                "calibration_sha256": m["calibration"]["sha256"]}
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 def run(model: str | Path, profile_names: list[str], out: Path, settings: ReleaseSettings = ReleaseSettings(),
         status: Status | None = None, progress=None) -> dict:
     say = status or (lambda _m: None)
@@ -62,39 +52,42 @@ def run(model: str | Path, profile_names: list[str], out: Path, settings: Releas
     source = resolve_model(model)
     info = inspect_checkpoint(source)
     chosen = [profiles.load_profile(n) for n in profile_names]
-    if not chosen or any(not isinstance(p, profiles.QUANTIZED) for p in chosen):
-        raise QtoolError("release profiles must be quantized profiles", "use e.g. --profiles gptq-int4,gptq-int8,awq-int4")
+    if not chosen or any(not isinstance(p, (*profiles.QUANTIZED, *profiles.EXPORTED)) for p in chosen):
+        raise QtoolError("release profiles must be quantized or exported profiles",
+                         "use e.g. --profiles gptq-int4,gptq-int8,awq-int4,gguf-q4_k_m,onnx-vision-int8")
     out.mkdir(parents=True, exist_ok=True)
     (out / ".qtool-release").touch()
     (out / MANIFEST).unlink(missing_ok=True)  # the manifest is rewritten (sealed) only when everything is done
     source_sha = sha256_files(info.weight_files)
     calib = Path(settings.calib or paths.CALIB_DATA)
-    variants, timings, rebuilt = {}, {}, []
+    built, timings, rebuilt = {}, {}, []
     for profile in chosen:
         name = f"{source.name}-{profile.name}"
         folder = out / name
         wanted = _inputs(source_sha, profile, calib_hash_for(profile, calib))
-        if _existing_inputs(folder) == wanted:
+        if variants.inputs_of(folder) == wanted:
             say(f"{name}: up to date, kept")
         else:
-            say(f"{name}: quantizing")
+            say(f"{name}: building ({variants.kind_of(profile)})")
             t = time.time()
-            quantize(source, profile, out=folder, calib=calib, samples=settings.samples, force=True, progress=progress)
+            variants.build(source, profile, folder, calib=calib, samples=settings.samples, progress=progress)
             timings[name] = round(time.time() - t, 2)
             rebuilt.append(name)
-        variants[profile.name] = folder
-    eval_rows, bench_rows, eval_machine, bench_machine = _measure(source, info, chosen, variants, out, settings,
+        built[profile.name] = folder
+    eval_rows, bench_rows, eval_machine, bench_machine = _measure(source, info, chosen, built, out, settings,
                                                                   bool(rebuilt), say, progress)
     writer = BundleWriter(out)
     for profile in chosen:
-        folder = variants[profile.name]
+        folder, kind = built[profile.name], variants.kind_of(profile)
         manifest = json.loads((folder / "qtool.json").read_text())
-        keep = {"bf16", profile.name}
+        keep = {"bf16", profile.name, folder.name}
+        accuracy = [r for r in eval_rows if (r.get("precision") or r.get("variant")) in keep
+                    and ("precision" in r) == (kind == "quantized")]
         (folder / "README.md").write_text(card.render(
-            folder.name, manifest, str(model), [r for r in eval_rows if r["precision"] in keep],
-            [r for r in bench_rows if r["profile"] in keep], eval_machine, bench_machine, info.random_weights))
-        writer.add_variant(folder.name, {"profile": profile.name, "kind": "transformers",
-                                         "inputs": _existing_inputs(folder)})
+            folder.name, kind, manifest, str(model), accuracy, [r for r in bench_rows if r["profile"] in keep],
+            eval_machine, bench_machine, info.random_weights))
+        writer.add_variant(folder.name, {"profile": profile.name, "kind": variants.CONSUMERS[kind],
+                                         "inputs": variants.inputs_of(folder)})
     return writer.seal({"qtool_release": 1, "model": str(model), "source_sha256": source_sha,
                         "random_weights": info.random_weights, "versions": versions(),
                         "timings_s": timings, "rebuilt": rebuilt})
@@ -103,31 +96,42 @@ def run(model: str | Path, profile_names: list[str], out: Path, settings: Releas
 def calib_hash_for(profile, calib: Path) -> str | None:
     from qtool.quantization.engine import needs_calibration
 
-    if not needs_calibration(profile):
+    if not isinstance(profile, profiles.QUANTIZED) or not needs_calibration(profile):
         return None
     from qtool.calibration.records import load_records
 
     return load_records(calib).sha256
 
 
-def _measure(source, info, chosen, variants, out, settings, changed, say, progress):
-    """Eval and bench tables for the cards; reused from the last run unless a variant changed."""
+def _measure(source, info, chosen, built, out, settings, changed, say, progress):
+    """Eval and bench tables for the cards; reused from the last run unless a variant changed.
+
+    Quantized variants get ``qtool eval``'s accuracy and fidelity rows; exported ones (GGUF, ONNX)
+    the agreement of their held-out answers with the float model's (variants.answer_agreement).
+    """
     names = ["bf16"] + [p.name for p in chosen]
+    quantized = ["bf16"] + [p.name for p in chosen if isinstance(p, profiles.QUANTIZED)]
+    exported = {built[p.name].name: (p, built[p.name]) for p in chosen if isinstance(p, profiles.EXPORTED)}
     eval_file, bench_file = out / "eval" / "eval.json", out / "bench" / "bench.json"
-    if changed or not eval_file.exists() or not bench_file.exists():
-        eval_rep, bench_rep = None, None
+    agree_file = out / "eval" / "agreement.json"
+    if changed or not eval_file.exists() or not bench_file.exists() or (exported and not agree_file.exists()):
         if not info.random_weights:
             say("evaluating all variants against bf16")
-            eval_rep = qeval.run(source, names, limit=settings.eval_limit, calib=settings.calib,
-                                 samples=settings.samples, status=say, progress=progress, artifacts=variants)
+            eval_rep = qeval.run(source, quantized, limit=settings.eval_limit, calib=settings.calib,
+                                 samples=settings.samples, status=say, progress=progress, artifacts=built)
             eval_report.write(eval_rep, out / "eval", force=True)
+            if exported:
+                say("answering the held-out questions with the exported variants")
+                agree_file.write_text(json.dumps(variants.answer_agreement(source, exported, settings.eval_limit),
+                                                 indent=2) + "\n")
         say("benchmarking all variants")
-        bench_rep = bench.run(source, names, settings.bench, status=say, progress=progress, artifacts=variants)
+        bench_rep = bench.run(source, names, settings.bench, status=say, progress=progress, artifacts=built)
         from qtool.bench import report as bench_report
 
         bench_report.write(bench_rep, out / "bench", force=True)
     eval_data = json.loads(eval_file.read_text()) if eval_file.exists() else None
     bench_data = json.loads(bench_file.read_text())
     eval_rows = eval_report.rows(qeval.EvalReport(**eval_data)) if eval_data else []
+    eval_rows += json.loads(agree_file.read_text()) if agree_file.exists() else []
     bench_rows = bench.summary_rows(bench.BenchReport(**bench_data))
     return eval_rows, bench_rows, (eval_data or {}).get("machine"), bench_data["machine"]

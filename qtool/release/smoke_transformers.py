@@ -19,5 +19,5 @@ enc = processor(text=[text], images=[Image.new("RGB", (112, 112), (220, 40, 40))
 with torch.inference_mode():
     out = model.generate(**enc, max_new_tokens=4, do_sample=False)
 finite = bool(torch.isfinite(model(**enc).logits).all())
-print(json.dumps({"loaded": type(model).__name__, "new_tokens": int(out.shape[1] - enc["input_ids"].shape[1]),
+print(json.dumps({"loaded": type(model).__name__, "output": f"{int(out.shape[1] - enc['input_ids'].shape[1])} tokens",
                   "finite": finite, "qtool_imported": "qtool" in sys.modules}))

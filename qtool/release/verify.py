@@ -11,7 +11,8 @@ from qtool.errors import QtoolError
 from qtool.fingerprint import sha256_file
 from qtool.release.bundle import CHECKSUMS, MANIFEST
 
-SMOKE = {"transformers": Path(__file__).with_name("smoke_transformers.py")}
+SMOKE = {consumer: Path(__file__).with_name(f"smoke_{consumer.replace('.', '')}.py")
+         for consumer in ("transformers", "llama.cpp", "onnxruntime")}
 
 
 def check_files(root: Path) -> dict:
@@ -48,6 +49,8 @@ def check_files(root: Path) -> dict:
 
 
 def smoke(root: Path, name: str, kind: str) -> dict:
+    if kind not in SMOKE:
+        raise QtoolError(f"variant {name} names unknown consumer {kind!r}", "re-run `qtool release`")
     proc = subprocess.run([sys.executable, str(SMOKE[kind]), str(Path(root) / name)], capture_output=True,
                           text=True, timeout=1800)
     if proc.returncode != 0:
@@ -66,6 +69,8 @@ def verify(root: Path, status=None) -> list[dict]:
         if status:
             status(f"{name}: loading with {variant['kind']} in a fresh process")
         result = smoke(root, name, variant["kind"])
+        if result.get("torch_imported"):
+            raise QtoolError(f"variant {name} needed torch to load with {variant['kind']}", "report this as a bug")
         rows.append({"variant": name, "consumer": variant["kind"], "files": "ok", "load": result["loaded"],
-                     "generated tokens": result["new_tokens"]})
+                     "output": result["output"]})
     return rows
