@@ -40,15 +40,17 @@ test: install
 DEMO := out/demo
 QTOOL := $(VENV)/bin/qtool
 
-# The demo: the bundled tiny model quantized with GPTQ-Int4 and AWQ-Int4, answers compared with float,
-# then the accuracy/fidelity and speed/memory tables, a release bundle and its verification.
+# The demo: the bundled tiny model quantized with GPTQ-Int4 and AWQ-Int4 and exported to GGUF Q4_K_M and an
+# ONNX int8 vision tower, answers compared with float, the accuracy/fidelity and speed/memory tables, and the
+# release bundle verified with each variant's own consumer (transformers, llama.cpp, ONNX Runtime).
 demo: install
 	$(QTOOL) models
 	$(QTOOL) calib inspect calib_data --model qwen2-vl-tiny
 	rm -rf $(DEMO)
-	$(QTOOL) release qwen2-vl-tiny --profiles gptq-int4,awq-int4 --out $(DEMO)/release --eval-limit 500 --bench-gen 64,256
+	$(QTOOL) release qwen2-vl-tiny --profiles gptq-int4,awq-int4,gguf-q4_k_m,onnx-vision-int8 --out $(DEMO)/release --eval-limit 500 --bench-gen 64,256
 	$(QTOOL) ask qwen2-vl-tiny $(DEMO)/release/qwen2-vl-tiny-gptq-int4 $(DEMO)/release/qwen2-vl-tiny-awq-int4 --heldout 10
 	@echo; echo "== accuracy and fidelity (qtool eval) =="; cat $(DEMO)/release/eval/table.md
+	@echo; echo "== exported variants: held-out answers vs the float model =="; cat $(DEMO)/release/eval/agreement.md
 	@echo; echo "== speed and memory (qtool bench) =="; cat $(DEMO)/release/bench/table.md
 	$(QTOOL) verify $(DEMO)/release
 

@@ -96,3 +96,9 @@ def test_ask_with_relative_model_paths(release):
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(proc.stdout)
     assert len(rows) == 3 and all(r["qwen2-vl-tiny-gptq-int4"] and r["expected"] for r in rows)
+
+
+def test_float_profile_is_not_a_release_variant(tmp_path):
+    proc = run_qtool("release", "qwen2-vl-tiny", "--profiles", "gptq-int4,bf16", "--out", tmp_path / "rel")
+    assert_one_line_error(proc, "quantized or exported profiles", "gguf-q4_k_m")
+    assert not (tmp_path / "rel").exists()

@@ -1,7 +1,8 @@
 """``plan``: predict peak memory per profile and say what fits on a given GPU.
 
 peak = weights + KV cache + prefill activations (+ on CPU, the runtime's own
-resident memory, measured in this process after importing torch/transformers).
+resident memory: a fresh process importing what the bench worker imports, with
+gptqmodel/optimum for quantized profiles).
 Weights are counted from the architecture per tensor with each format's real
 packing: GPTQ qweight/qzeros at ``bits`` per value, fp16 scales per group,
 int32 g_idx per in-feature; AWQ the same without g_idx.
@@ -9,8 +10,11 @@ int32 g_idx per in-feature; AWQ the same without g_idx.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
-import resource
+import subprocess
+import sys
 from dataclasses import asdict, dataclass
 
 from qtool import profiles
@@ -39,6 +43,18 @@ class PlanRow:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def model_config(model: str):
+    """The transformers config of a checkpoint folder, a bundled name or a real shape name."""
+    from transformers import AutoConfig
+
+    from qtool.models.checkpoint import inspect_checkpoint, resolve_model
+    from qtool.models.shapes import SHAPES, config_for
+
+    if model in SHAPES:
+        return config_for(model)
+    return AutoConfig.from_pretrained(inspect_checkpoint(resolve_model(model)).path)
 
 
 def _bytes_per_element(profile) -> int:
@@ -88,22 +104,29 @@ def activation_bytes(config, image_tokens: int, prompt_tokens: int, profile) -> 
     return max(vision, text) + logits
 
 
-def runtime_bytes(device: str) -> int:
+# what a bench worker imports before loading weights, per engine
+RUNTIME_IMPORTS = {"torch": "import qtool.bench.worker",
+                   "gptqmodel": "import qtool.bench.worker, gptqmodel, optimum"}
+
+
+@functools.cache
+def runtime_bytes(device: str, engine: str = "torch") -> int:
+    """CPU: the peak RSS of a fresh process that imports what the bench worker imports (measured once)."""
     if device == "cuda":
         return 0  # torch.cuda.max_memory_allocated does not count the CUDA context
-    import torch  # noqa: F401  (the runtime whose memory we count)
-    import transformers  # noqa: F401
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    code = f"{RUNTIME_IMPORTS[engine]}\nfrom qtool.bench.measure import peak_rss_mb\nprint(peak_rss_mb())"
+    env = dict(os.environ, GPTQMODEL_CPU_WORKERS=os.environ.get("GPTQMODEL_CPU_WORKERS", "1"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return int(float(proc.stdout.split()[-1]) * 2**20)
 
 
 def plan(config, profile_names: list[str], *, budget: int | None, image_tokens: int = 256, context: int = 2048,
          prompt_tokens: int = 32, device: str = "cuda") -> list[PlanRow]:
     adapter = ADAPTERS[config.model_type]
-    runtime = runtime_bytes(device)
     rows = []
     for name in profile_names:
         p = profiles.load_profile(name)
+        runtime = runtime_bytes(device, "gptqmodel" if isinstance(p, profiles.QUANTIZED) else "torch")
         w = weight_bytes(config, adapter, p)
         kv = kv_bytes(config.text_config, context, p)
         act = activation_bytes(config, image_tokens, prompt_tokens, p)

@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import click
 
-from qtool.bench.plan import parse_size, plan, recommend
+from qtool.bench.plan import model_config, parse_size, plan, recommend
 from qtool.cli.output import emit
-
-
-def _config(model: str):
-    from transformers import AutoConfig
-
-    from qtool.models.checkpoint import inspect_checkpoint, resolve_model
-    from qtool.models.shapes import SHAPES, config_for
-
-    if model in SHAPES:
-        return config_for(model)
-    return AutoConfig.from_pretrained(inspect_checkpoint(resolve_model(model)).path)
 
 
 @click.command("plan")
@@ -35,7 +24,7 @@ def command(model, gpu_mem, profile_names, image_tokens, context, device):
       qtool plan qwen2-vl-7b --gpu-mem 8GiB
     """
     budget = parse_size(gpu_mem)
-    rows = plan(_config(model), [p.strip() for p in profile_names.split(",")], budget=budget,
+    rows = plan(model_config(model), [p.strip() for p in profile_names.split(",")], budget=budget,
                 image_tokens=image_tokens, context=context, device=device)
     best = recommend(rows)
     gib = 2**30

@@ -15,6 +15,7 @@ from pathlib import Path
 from qtool import bench, paths, profiles
 from qtool import eval as qeval
 from qtool.bench.artifacts import calib_hash
+from qtool.bench.report import markdown_table
 from qtool.errors import QtoolError
 from qtool.eval import report as eval_report
 from qtool.fingerprint import sha256_files, versions
@@ -122,8 +123,9 @@ def _measure(source, info, chosen, built, out, settings, changed, say, progress)
             eval_report.write(eval_rep, out / "eval", force=True)
             if exported:
                 say("answering the held-out questions with the exported variants")
-                agree_file.write_text(json.dumps(variants.answer_agreement(source, exported, settings.eval_limit),
-                                                 indent=2) + "\n")
+                agreement = variants.answer_agreement(source, exported, settings.eval_limit)
+                agree_file.write_text(json.dumps(agreement, indent=2) + "\n")
+                agree_file.with_suffix(".md").write_text(markdown_table(agreement) + "\n")
         say("benchmarking all variants")
         bench_rep = bench.run(source, names, settings.bench, status=say, progress=progress, artifacts=built)
         from qtool.bench import report as bench_report

@@ -1,0 +1,96 @@
+"""qtool plan: its arithmetic against hand-computed cases and real checkpoints."""
+
+import json
+
+import pytest
+from safetensors import safe_open
+
+from conftest import assert_one_line_error, run_qtool
+from qtool import paths, profiles
+from qtool.bench import plan as qplan
+from qtool.errors import QtoolError
+from qtool.models import ADAPTERS
+
+TINY = paths.ASSETS / "qwen2-vl-tiny"
+
+
+@pytest.fixture(scope="module")
+def tiny_config():
+    return qplan.model_config("qwen2-vl-tiny")
+
+
+def weights(config, name):
+    return qplan.weight_bytes(config, ADAPTERS[config.model_type], profiles.load_profile(name))
+
+
+def test_bf16_weights_are_the_checkpoints_tensor_bytes(tiny_config):
+    with safe_open(TINY / "model.safetensors", "pt") as f:
+        stored = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys()) * 2   # a bf16 checkpoint
+    assert weights(tiny_config, "bf16") == stored
+    assert weights(tiny_config, "fp32") == 2 * stored
+
+
+def _numel(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def test_gptq_int4_packing_by_hand(tiny_config):
+    # per decoder layer, (in, out) of q, k, v, o, gate, up, down: hidden 256, kv 2 heads x 64, mlp 768
+    linears = [(256, 256), (256, 128), (256, 128), (256, 256), (256, 768), (256, 768), (768, 256)]
+    saved = 0
+    for in_f, out_f in linears:
+        groups = in_f // 128
+        packed = in_f * out_f // 2 + groups * out_f * 2 + groups * out_f // 2 + in_f * 4  # qweight, fp16 scales, qzeros, g_idx
+        saved += in_f * out_f * 2 - packed
+    assert saved == 1155072
+    assert weights(tiny_config, "bf16") - weights(tiny_config, "gptq-int4") == 4 * saved
+    # AWQ stores no g_idx: 4 bytes per in-feature per linear per layer less
+    assert weights(tiny_config, "gptq-int4") - weights(tiny_config, "awq-int4") == 4 * 4 * sum(i for i, _ in linears)
+
+
+def test_kv_cache_by_hand(tiny_config):
+    # 2 (K and V) x 4 layers x 2 kv heads x 64 head dim, per position
+    assert qplan.kv_bytes(tiny_config.text_config, 1000, profiles.load_profile("bf16")) == 1024 * 1000 * 2
+    assert qplan.kv_bytes(tiny_config.text_config, 1000, profiles.load_profile("fp32")) == 1024 * 1000 * 4
+
+
+def test_real_shape_parameter_count():
+    # Qwen2-VL-7B-Instruct publishes 8.29 B parameters (8,291,375,616)
+    config = qplan.model_config("qwen2-vl-7b")
+    assert abs(weights(config, "bf16") / 2 / 8_291_375_616 - 1) < 0.005
+
+
+@pytest.mark.parametrize("text, expected", [("8GiB", 8 * 2**30), ("24GB", 24 * 10**9), ("80000MiB", 80000 * 2**20),
+                                            ("1.5 gib", int(1.5 * 2**30)), ("16", 16 * 2**30)])
+def test_parse_size(text, expected):
+    assert qplan.parse_size(text) == expected
+
+
+def test_parse_size_rejects_words():
+    with pytest.raises(QtoolError):
+        qplan.parse_size("eight gigs")
+
+
+def test_recommendation_is_the_most_precise_profile_that_fits():
+    rows = [qplan.PlanRow(n, 0, 0, 0, 0, t, t <= 10) for n, t in (("bf16", 16), ("gptq-int8", 11), ("awq-int4", 7),
+                                                                    ("gptq-int4", 6))]
+    assert qplan.recommend(rows) == "awq-int4"
+    assert qplan.recommend(rows[:2]) is None
+
+
+def test_plan_cli_on_a_real_shape():
+    proc = run_qtool("--json", "plan", "qwen2-vl-7b", "--gpu-mem", "12GiB")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    rows = {r["profile"]: r for r in out["rows"]}
+    assert all(r["fits"] == (r["total_bytes"] <= 12 * 2**30) for r in rows.values())
+    assert not rows["bf16"]["fits"] and rows["gptq-int4"]["fits"]
+    assert out["recommended"] == next(r["profile"] for r in out["rows"] if r["fits"])
+    assert rows["gptq-int4"]["weights_bytes"] < 0.45 * rows["bf16"]["weights_bytes"]
+
+
+def test_plan_bad_memory_is_one_line():
+    assert_one_line_error(run_qtool("plan", "qwen2-vl-7b", "--gpu-mem", "lots"), "lots", "8GiB")
