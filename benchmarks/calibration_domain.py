@@ -60,10 +60,14 @@ def row(entry: dict, calib: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/qtool-calib-domain"))
     ap.add_argument("--limit", type=int, default=500)
     ap.add_argument("--scenes", type=int, default=128)
+    ap.add_argument("--render", action="store_true", help="only rewrite the markdown from the JSON")
     args = ap.parse_args()
+    if args.render:
+        render(json.loads((RESULTS / "calibration-domain-qwen2-vl-tiny.json").read_text()))
+        return
     from qtool import eval as qeval, machine, paths
 
     start = time.time()
@@ -81,7 +85,24 @@ def main() -> None:
               "rows": rows}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "calibration-domain-qwen2-vl-tiny.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(rows, indent=1))
+    render(record)
+
+
+def render(record: dict) -> None:
+    """The markdown table next to the JSON (``--render`` redoes it from the JSON alone)."""
+    from qtool import machine
+
+    lines = ["# Calibration domain: GPTQ / AWQ vs round-to-nearest on qwen2-vl-tiny", "",
+             f"{record['date']}, {machine.label(record['machine'])}; {record['questions']} held-out questions; "
+             f"in-domain set: {record['in_domain_scenes']} scenes of the tiny generator's calib split. "
+             "KL(bf16 || quantized) and top-1 agreement teacher-forced on the gold answers (`qtool eval`).", "",
+             "| calibration | profile | accuracy | KL answer mean | KL answer p99 | KL all text mean | top-1 answer | top-1 all text |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['calibration']} | {r['profile']} | {r['accuracy']:.1%} | {r['kl_answer_mean']:.2e} | "
+              f"{r['kl_answer_p99']:.2e} | {r['kl_all_text_mean']:.2e} | {r['top1_answer']:.2%} | {r['top1_all_text']:.2%} |"
+              for r in record["rows"]]
+    (RESULTS / "calibration-domain-qwen2-vl-tiny.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -154,7 +154,7 @@ def markdown(r: dict) -> str:
     lines = [
         f"# ONNX vision tower: {r['model']} ({r['model_type']})", "",
         f"{r['when']}. CPU: {m['cpu']}, {m['cores']} cores, {m['threads_used']} thread(s) for both torch and ORT; "
-        f"load average at start {m['load_average_at_start']} (a training job shared the machine). "
+        f"load average at start {m['load_average_at_start']} (above 1: other jobs shared the machine, latency is noisy). "
         f"torch {m['torch']}, transformers {m['transformers']}, onnx {m['onnx']}, onnxruntime {m['onnxruntime']}.", "",
         f"Held-out questions: {r['questions']} ({r['question_set']}); answers with ORT vision embeddings + the "
         "torch language model vs the all-torch path (greedy). Errors vs the stock torch tower in float32.", "",
