@@ -61,7 +61,8 @@ def main() -> None:
     (RESULTS / "plan-vs-measured.json").write_text(json.dumps(record, indent=2) + "\n")
     lines = ["# `qtool plan` vs measured peak memory (CPU, peak RSS of each profile's bench process)", "",
              f"{record['date']}. Tolerance {TOLERANCE:.0%}; worst |error| {worst:.1%}. Predictions made on "
-             f"{machine.label(record['machine'])} (the runtime term is this process's RSS after importing torch).", "",
+             f"{machine.label(record['machine'])}; the runtime term is the peak RSS of a fresh process importing what "
+             "the bench worker imports (plus gptqmodel and optimum for quantized profiles).", "",
              "| results | profile | gen | predicted MiB | measured MiB | error | weights MiB | runtime MiB |",
              "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['results']} | {r['profile']} | {r['gen']} | {r['predicted_mib']} | {r['measured_mib']} | "
