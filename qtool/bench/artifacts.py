@@ -33,14 +33,20 @@ def artifact_for(model: Path, profile: profiles.Profile, *, calib: Path | None =
     path = paths.cache() / "artifacts" / f"{model.name}-{profile.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if (path / "qtool.json").is_file():
         return path
+    build_artifact(model, profile, path, calib=calib, samples=samples, device=device, progress=progress)
+    return path
+
+
+def build_artifact(model: Path, profile: profiles.Profile, out: Path, *, calib: Path | None = None,
+                   samples: int | None = None, device: str = "cpu", progress=None) -> None:
+    """``profile``'s artifact of ``model`` in ``out`` (replaced; each builder stages and renames)."""
     if isinstance(profile, profiles.GGUFProfile):
         from qtool.export.gguf_export import export_gguf
 
-        export_gguf(model, path, quants=(profile.quant,), mmproj=profile.mmproj, force=True)
+        export_gguf(model, out, quants=(profile.quant,), mmproj=profile.mmproj, force=True)
     elif isinstance(profile, profiles.ONNXVisionProfile):
         from qtool.export.onnx_vision import export_onnx
 
-        export_onnx(model, path, precisions=(profile.precision,), force=True)
+        export_onnx(model, out, precisions=(profile.precision,), force=True)
     else:
-        quantize(model, profile, out=path, calib=calib, samples=samples, device=device, force=True, progress=progress)
-    return path
+        quantize(model, profile, out=out, calib=calib, samples=samples, device=device, force=True, progress=progress)

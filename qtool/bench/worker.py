@@ -82,11 +82,11 @@ class _ONNXVision:
     """The vision tower in ONNX Runtime: image in, ``mm_encoder_outputs`` for ``generate`` out."""
 
     def __init__(self, folder: str, precision: str, dtype: torch.dtype, threads: int | None):
+        from qtool.export.onnx_io import graph_bytes
         from qtool.runtime.vision import VisionEncoder
 
         self.encoder, self.dtype, self.elapsed = VisionEncoder(folder, precision, threads=threads), dtype, 0.0
-        graph = Path(folder) / self.encoder.config.files[precision]
-        self.bytes = sum(f.stat().st_size for f in (graph, graph.with_name(graph.name + ".data")) if f.is_file())
+        self.bytes = graph_bytes(Path(folder) / self.encoder.config.files[precision])
 
     def __call__(self, image) -> dict:
         from transformers.modeling_outputs import BaseModelOutputWithPooling

@@ -70,3 +70,12 @@ VALIDATION_CASES: dict[str, tuple[tuple[int, int], ...]] = {
 
 # fp32 ORT vs torch: the export fails above this relative L2 error
 FP32_MAX_REL_L2 = 1e-4
+
+
+def graph_bytes(file) -> int:
+    """An ONNX graph's bytes on disk, its external-data file included."""
+    from pathlib import Path
+
+    file = Path(file)
+    data = file.with_name(file.name + ".data")
+    return file.stat().st_size + (data.stat().st_size if data.is_file() else 0)

@@ -124,7 +124,7 @@ def export_onnx(model: str | Path, out: str | Path, *, precisions: Sequence[str]
         (tmp / io.VALIDATION_FILE).write_text(json.dumps(report, indent=2) + "\n")
         onnx_validate.check(report)
         files = {p: io.PRECISIONS[p] for p in precisions}
-        sizes = {p: _size(tmp / f) for p, f in files.items()}
+        sizes = {p: io.graph_bytes(tmp / f) for p, f in files.items()}
         wall_s = round(time.perf_counter() - start, 2)
         _write_manifest(tmp, info, opset, files, wall_s)
     return ExportResult(out=out, model=str(path), model_type=info.adapter.model_type, opset=opset, files=files,
@@ -206,8 +206,3 @@ def runtime_config(config, visual: nn.Module, path: Path) -> dict:
         "window_size": vc.window_size if windowed else None,
         "fullatt_block_indexes": list(vc.fullatt_block_indexes) if windowed else None,
     }
-
-
-def _size(file: Path) -> int:
-    data = file.with_name(file.name + ".data")
-    return file.stat().st_size + (data.stat().st_size if data.is_file() else 0)

@@ -75,15 +75,15 @@ def run(model: str | Path, profile_names: list[str], out: Path, settings: Releas
             timings[name] = round(time.time() - t, 2)
             rebuilt.append(name)
         built[profile.name] = folder
-    eval_rows, bench_rows, eval_machine, bench_machine = _measure(source, info, chosen, built, out, settings,
-                                                                  bool(rebuilt), say, progress)
+    eval_rows, agreement_rows, bench_rows, eval_machine, bench_machine = _measure(
+        source, info, chosen, built, out, settings, bool(rebuilt), say, progress)
     writer = BundleWriter(out)
     for profile in chosen:
         folder, kind = built[profile.name], variants.kind_of(profile)
         manifest = json.loads((folder / "qtool.json").read_text())
-        keep = {"bf16", profile.name, folder.name}
-        accuracy = [r for r in eval_rows if (r.get("precision") or r.get("variant")) in keep
-                    and ("precision" in r) == (kind == "quantized")]
+        keep = {"bf16", profile.name}
+        accuracy = ([r for r in eval_rows if r["precision"] in keep] if kind == "quantized"
+                    else [r for r in agreement_rows if r["variant"] == folder.name])
         (folder / "README.md").write_text(card.render(
             folder.name, kind, manifest, str(model), accuracy, [r for r in bench_rows if r["profile"] in keep],
             eval_machine, bench_machine, info.random_weights))
@@ -134,6 +134,6 @@ def _measure(source, info, chosen, built, out, settings, changed, say, progress)
     eval_data = json.loads(eval_file.read_text()) if eval_file.exists() else None
     bench_data = json.loads(bench_file.read_text())
     eval_rows = eval_report.rows(qeval.EvalReport(**eval_data)) if eval_data else []
-    eval_rows += json.loads(agree_file.read_text()) if agree_file.exists() else []
+    agreement_rows = json.loads(agree_file.read_text()) if agree_file.exists() else []
     bench_rows = bench.summary_rows(bench.BenchReport(**bench_data))
-    return eval_rows, bench_rows, (eval_data or {}).get("machine"), bench_data["machine"]
+    return eval_rows, agreement_rows, bench_rows, (eval_data or {}).get("machine"), bench_data["machine"]

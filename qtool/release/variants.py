@@ -29,22 +29,13 @@ def kind_of(profile: profiles.Profile) -> str:
 
 def build(source: Path, profile: profiles.Profile, folder: Path, *, calib: Path, samples: int | None,
           progress=None) -> None:
-    """Write the complete variant to ``folder`` (atomically: each builder stages and renames)."""
-    kind = kind_of(profile)
-    if kind == "quantized":
-        from qtool.quantization import quantize
+    """Write the complete variant to ``folder``; an export's manifest does not know the profile: add it."""
+    from qtool.bench.artifacts import build_artifact
 
-        quantize(source, profile, out=folder, calib=calib, samples=samples, force=True, progress=progress)
+    build_artifact(source, profile, folder, calib=calib, samples=samples, progress=progress)
+    if kind_of(profile) == "quantized":
         return
-    if kind == "gguf":
-        from qtool.export.gguf_export import export_gguf
-
-        export_gguf(source, folder, quants=(profile.quant,), mmproj=profile.mmproj, force=True)
-    else:
-        from qtool.export.onnx_vision import export_onnx
-
-        export_onnx(source, folder, precisions=(profile.precision,), force=True)
-    manifest_file = folder / "qtool.json"       # an export's manifest does not know the profile: add it
+    manifest_file = folder / "qtool.json"
     manifest = json.loads(manifest_file.read_text())
     manifest["profile"] = profiles.to_record(profile)
     manifest_file.write_text(json.dumps(manifest, indent=2) + "\n")
