@@ -20,19 +20,24 @@ $(STAMP): pyproject.toml constraints.txt
 # llama-cpp-python ships only as source on PyPI: building it takes ~15 min on 2 cores, so the wheel is
 # built once per machine into $(WHEELS) (outside the clone, so fresh clones reuse it) and only rebuilt
 # when constraints.txt pins another version. It is compiled for this CPU (-march=native), so the
-# folder is keyed by the CPU's instruction-set flags: a home shared with another CPU gets its own build.
+# folder is keyed by the CPU's instruction-set flags and the build flags: a home shared with another CPU gets
+# its own build. AMX is compiled out: a CPU that lists amx_tile can still fault on it (a VM whose kernel does
+# not grant the tile state: llama.cpp's `tilezero` dies with SIGILL), and GGML_AMX_*=OFF does not help under
+# GGML_NATIVE, where -march=native decides; explicit -mno-amx-* flags win over -march. --no-cache-dir: pip's own
+# wheel cache would hand back an earlier build made with other flags.
 LLAMA_VERSION := $(shell sed -n 's/^llama-cpp-python==//p' constraints.txt)
-CPU_KEY := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-8)
-WHEELS ?= $(HOME)/.cache/qtool/wheels/$(CPU_KEY)
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF
+LLAMA_CFLAGS ?= -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+CPU_KEY := $(shell { grep -m1 '^flags' /proc/cpuinfo 2>/dev/null; echo '$(LLAMA_CMAKE_ARGS) $(LLAMA_CFLAGS)'; } | md5sum | cut -c1-8)
+WHEELS ?= $(HOME)/.cache/qtool/wheels/$(CPU_KEY)
 
 .PHONY: llama-wheel
 llama-wheel:
 	@mkdir -p $(WHEELS)
 	@ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
 	  echo "building llama-cpp-python $(LLAMA_VERSION) from source into $(WHEELS) (once per machine, ~15 min)"; \
-	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-	  $(PY) -m pip wheel -q --disable-pip-version-check --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION); }
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  $(PY) -m pip wheel -q --disable-pip-version-check --no-cache-dir --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION); }
 
 test: install
 	$(PY) -m pytest -q -m "not slow"

@@ -17,3 +17,9 @@ class Interrupted(QtoolError):
     """The user stopped a run (Ctrl-C); finished work is kept where it can be resumed."""
 
     exit_code = 130
+
+
+class ProfilesFailed(QtoolError):
+    """Some profiles of a multi-profile run failed; the others' results were written."""
+
+    exit_code = 1

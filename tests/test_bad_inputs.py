@@ -113,6 +113,12 @@ def test_cuda_without_gpu(tmp_path):
     assert_one_line_error(quantize("qwen2-vl-tiny", tmp_path, "--device", "cuda"), "cuda", "--device cpu")
 
 
+def test_awq_resume_refused(tmp_path):
+    # GPTQModel 7.7 cannot restore AWQ layer checkpoints: qtool says so up front instead of failing after the load
+    assert_one_line_error(quantize("qwen2-vl-tiny", tmp_path, "--resume", profile="awq-int4"), "awq-int4", "--resume")
+    assert not (tmp_path / "out").exists()
+
+
 def test_output_is_a_file(tmp_path):
     (tmp_path / "out").write_text("keep me")
     assert_one_line_error(quantize("qwen2-vl-tiny", tmp_path), "is a file")

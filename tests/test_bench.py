@@ -71,3 +71,20 @@ def test_bad_bench_requests_are_one_line(tmp_path, args, needles):
         if "--profiles" not in args else run_qtool("bench", "qwen2-vl-tiny", *args, "--out", tmp_path / "o")
     assert_one_line_error(proc, *needles)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_crashed_profile_keeps_the_others(tmp_path):
+    # a GGUF file llama.cpp cannot load: its worker dies, bf16 is still measured and reported
+    from qtool import bench
+    from qtool.bench.report import markdown
+
+    broken = tmp_path / "broken-gguf"
+    broken.mkdir()
+    (broken / "model.gguf").write_bytes(b"GGUF" + b"\0" * 60)
+    (broken / "mmproj.gguf").write_bytes(b"not a gguf")
+    (broken / "qtool.json").write_text(json.dumps({"files": {"q8_0": "model.gguf"}, "mmproj": {"file": "mmproj.gguf"}}))
+    settings = bench.BenchSettings(image_tokens=16, gen=(4,), repeats=1, threads=1)
+    report = bench.run("qwen2-vl-tiny", ["bf16", "gguf-q8_0"], settings, artifacts={"gguf-q8_0": broken})
+    assert [r["profile"] for r in report.records] == ["bf16"]
+    assert list(report.failed) == ["gguf-q8_0"] and report.failed["gguf-q8_0"]
+    assert "Not measured: gguf-q8_0" in markdown(report)

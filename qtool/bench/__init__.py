@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import statistics
 import subprocess
 import sys
@@ -45,10 +46,15 @@ class BenchReport:
     settings: dict
     machine: dict
     records: list[dict] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)   # profile -> why its worker produced no result
 
     def to_dict(self) -> dict:
         return {"model": self.model, "random_weights": self.random_weights, "settings": self.settings,
-                "machine": self.machine, "records": self.records}
+                "machine": self.machine, "records": self.records, "failed": self.failed}
+
+
+class WorkerFailed(RuntimeError):
+    """A profile's measuring process died or wrote no result."""
 
 
 def check_settings(s: BenchSettings) -> None:
@@ -84,7 +90,12 @@ def run(model: str | Path, profile_names: list[str], settings: BenchSettings,
         path = (artifacts or {}).get(profile.name) or artifact_for(
             source, profile, calib=settings.calib, samples=settings.samples, device=settings.device, progress=progress)
         say(f"{profile.name}: measuring in a fresh process")
-        record = _measure(path, profile, settings, source)
+        try:
+            record = _measure(path, profile, settings, source)
+        except WorkerFailed as e:   # one crashed runtime must not throw away the other profiles' measurements
+            say(f"{profile.name}: FAILED: {e}")
+            report.failed[profile.name] = str(e)
+            continue
         record["artifact"] = str(path)
         report.records.append(record)
     return report
@@ -109,9 +120,11 @@ def _measure(path: Path, profile: profiles.Profile, settings: BenchSettings, sou
         spec_file.write_text(json.dumps(spec))
         proc = subprocess.run([sys.executable, "-m", worker, str(spec_file), str(result_file)],
                               capture_output=True, text=True)
+        if proc.returncode < 0:
+            raise WorkerFailed(f"its process was killed by {signal.Signals(-proc.returncode).name}")
         if proc.returncode != 0 or not result_file.exists():
             tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"bench worker for {profile.name} failed: {tail[0]}")
+            raise WorkerFailed(f"its process failed: {tail[0]}")
         return json.loads(result_file.read_text())
 
 

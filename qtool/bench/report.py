@@ -41,6 +41,7 @@ def markdown(report: BenchReport) -> str:
         "weights, lm_head and the KV cache at mid-generation).",
         "",
     ]
+    parts += [f"**Not measured: {name}**: {why}." for name, why in report.failed.items()]
     return "\n".join(parts)
 
 

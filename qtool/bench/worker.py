@@ -110,6 +110,17 @@ def load_model(spec: dict, dtype: torch.dtype, device: str):
     return model.eval(), AutoProcessor.from_pretrained(spec["path"])
 
 
+def prompt_inputs(processor, image_tokens: int, device: str, pixels: bool = True):
+    """The bench prompt: one image of ``image_tokens`` visual tokens and PROMPT (no pixels: ONNX encodes them)."""
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": PROMPT}]}]
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    image = image_for(image_tokens)
+    enc = processor(text=[text], images=[image], return_tensors="pt").to(device)
+    if not pixels:
+        enc.pop("pixel_values")
+    return enc, image
+
+
 def run(spec: dict) -> dict:
     device, dtype = spec["device"], DTYPES[spec["dtype"]]
     torch.manual_seed(0)
@@ -121,12 +132,7 @@ def run(spec: dict) -> dict:
     onnx = _ONNXVision(spec["onnx"], spec["precision"], dtype, spec.get("threads")) if spec.get("onnx") else None
     load_s = time.perf_counter() - t
     act_dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": PROMPT}]}]
-    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    image = image_for(spec["image_tokens"])
-    enc = processor(text=[text], images=[image], return_tensors="pt").to(device)
-    if onnx:
-        enc.pop("pixel_values")
+    enc, image = prompt_inputs(processor, spec["image_tokens"], device, pixels=not onnx)
     n_input = int(enc["input_ids"].shape[1])
     pad = processor.tokenizer.pad_token_id
     vision = onnx or _VisionClock(model.model.visual)

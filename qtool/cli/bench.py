@@ -58,3 +58,9 @@ def command(model, profile_names, engine, image_tokens, gen, repeats, device, th
     keep = [c for c in (rows[0] if rows else {}) if c == "profile" or c.startswith(("decode tok/s", "peak MiB"))]
     emit(result.to_dict(), title=f"bench {model}: full table in {out}/table.md",
          rows=[{c: r[c] for c in keep} for r in rows])
+    if result.failed:
+        from qtool.errors import ProfilesFailed
+
+        names = ", ".join(f"{name} ({why})" for name, why in result.failed.items())
+        raise ProfilesFailed(f"no measurement for {names}; the other profiles are in {out}",
+                             "rerun the failed profiles alone with --profiles to see their full error")
