@@ -43,7 +43,8 @@ def compare(results: Path, model: str) -> list[dict]:
                          "predicted_mib": round(row.total_bytes / 2**20, 1), "measured_mib": round(measured / 2**20, 1),
                          "error": round(row.total_bytes / measured - 1, 4),
                          "weights_mib": round(row.weights_bytes / 2**20, 1),
-                         "runtime_mib": round(row.runtime_bytes / 2**20, 1), "machine": data["machine"]["cpu"]})
+                         "runtime_mib": round(row.runtime_bytes / 2**20, 1),
+                         "load_transient_mib": round(row.load_bytes / 2**20, 1), "machine": data["machine"]["cpu"]})
     return rows
 
 
@@ -62,11 +63,12 @@ def main() -> None:
     lines = ["# `qtool plan` vs measured peak memory (CPU, peak RSS of each profile's bench process)", "",
              f"{record['date']}. Tolerance {TOLERANCE:.0%}; worst |error| {worst:.1%}. Predictions made on "
              f"{machine.label(record['machine'])}; the runtime term is the peak RSS of a fresh process importing what "
-             "the bench worker imports (plus gptqmodel and optimum for quantized profiles).", "",
-             "| results | profile | gen | predicted MiB | measured MiB | error | weights MiB | runtime MiB |",
-             "|---|---|---|---|---|---|---|---|"]
+             "the bench worker imports (plus gptqmodel and optimum for quantized profiles); the load term is the "
+             "cast or kernel repack that holds two copies at load (`qtool.bench.plan.load_transient_bytes`).", "",
+             "| results | profile | gen | predicted MiB | measured MiB | error | weights MiB | runtime MiB | load MiB |",
+             "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['results']} | {r['profile']} | {r['gen']} | {r['predicted_mib']} | {r['measured_mib']} | "
-              f"{r['error']:+.1%} | {r['weights_mib']} | {r['runtime_mib']} |" for r in rows]
+              f"{r['error']:+.1%} | {r['weights_mib']} | {r['runtime_mib']} | {r['load_transient_mib']} |" for r in rows]
     (RESULTS / "plan-vs-measured.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

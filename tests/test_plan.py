@@ -51,6 +51,18 @@ def test_gptq_int4_packing_by_hand(tiny_config):
     assert weights(tiny_config, "gptq-int4") - weights(tiny_config, "awq-int4") == 4 * 4 * sum(i for i, _ in linears)
 
 
+def test_load_transient_by_hand(tiny_config):
+    adapter = ADAPTERS[tiny_config.model_type]
+
+    def load(name, device="cpu"):
+        return qplan.load_transient_bytes(tiny_config, adapter, profiles.load_profile(name), device)
+
+    # 4 layers of the linears above: 4 x 786,432 weights, repacked at 4 or 8 bits
+    assert load("gptq-int4") == 4 * 786432 // 2 and load("gptq-int8") == 4 * 786432
+    assert load("fp32") == weights(tiny_config, "bf16")   # the bf16 checkpoint is alive while cast to fp32
+    assert load("bf16") == 0 and load("fp32", device="cuda") == 0
+
+
 def test_kv_cache_by_hand(tiny_config):
     # 2 (K and V) x 4 layers x 2 kv heads x 64 head dim, per position
     assert qplan.kv_bytes(tiny_config.text_config, 1000, profiles.load_profile("bf16")) == 1024 * 1000 * 2

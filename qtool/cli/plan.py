@@ -32,5 +32,6 @@ def command(model, gpu_mem, profile_names, image_tokens, context, device):
          title=f"{model} in {budget / gib:.1f} GiB: recommended {best or 'nothing fits'}",
          rows=[{"profile": r.profile, "weights GiB": round(r.weights_bytes / gib, 2),
                 "KV GiB": round(r.kv_bytes / gib, 2), "activations GiB": round(r.activation_bytes / gib, 2),
-                "runtime GiB": round(r.runtime_bytes / gib, 2), "total GiB": round(r.total_bytes / gib, 2),
+                "runtime GiB": round(r.runtime_bytes / gib, 2),
+                "load GiB": round(r.load_bytes / gib, 2), "total GiB": round(r.total_bytes / gib, 2),
                 "fits": "yes" if r.fits else "no"} for r in rows])
