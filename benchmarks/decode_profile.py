@@ -39,10 +39,13 @@ def profile_decode(spec: dict) -> dict:
     profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
 
     class StartAfterPrefill(LogitsProcessor):
-        started = None
+        """Called once per generated token: the first call comes right after the prefill."""
+
+        def __init__(self, profiling: bool):
+            self.profiling, self.started = profiling, None
 
         def __call__(self, input_ids, scores):
-            if self.started is None and spec["profiling"]:
+            if self.started is None and self.profiling:
                 profiler.start()
                 self.started = time.perf_counter()
             return scores
@@ -53,10 +56,8 @@ def profile_decode(spec: dict) -> dict:
                            logits_processor=LogitsProcessorList([clock]),
                            pad_token_id=processor.tokenizer.pad_token_id)
 
-    spec["profiling"] = False
-    generate(8, StartAfterPrefill())
-    spec["profiling"] = True
-    clock = StartAfterPrefill()
+    generate(8, StartAfterPrefill(profiling=False))   # warm-up
+    clock = StartAfterPrefill(profiling=True)
     generate(spec["gen"], clock)
     profiler.stop()
     decode_s = time.perf_counter() - clock.started

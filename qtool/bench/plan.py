@@ -59,8 +59,11 @@ def model_config(model: str):
     return AutoConfig.from_pretrained(inspect_checkpoint(resolve_model(model)).path)
 
 
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
 def _bytes_per_element(profile) -> int:
-    return {"float32": 4, "float16": 2, "bfloat16": 2}.get(getattr(profile, "dtype", "bfloat16"), 2)
+    return DTYPE_BYTES.get(getattr(profile, "dtype", "bfloat16"), 2)
 
 
 def weight_bytes(config, adapter, profile) -> int:
@@ -68,13 +71,12 @@ def weight_bytes(config, adapter, profile) -> int:
 
     float_bytes = _bytes_per_element(profile)
     quantized = isinstance(profile, profiles.QUANTIZED)
-    linears = dict(_quantized_linears(config, adapter))
     total = 0
     for name, shape in checkpoint_tensors(config).items():
         numel = 1
         for d in shape:
             numel *= d
-        if quantized and name in linears:
+        if quantized and _is_quantized_linear(name, shape, adapter):
             out_f, in_f = shape
             bits, group = profile.bits, (profile.group_size if profile.group_size > 0 else in_f)
             groups = in_f // group
@@ -86,13 +88,10 @@ def weight_bytes(config, adapter, profile) -> int:
     return total
 
 
-def _quantized_linears(config, adapter):
-    """(name, shape) of the decoder linears a quantized profile packs."""
-    from qtool.models.shapes import checkpoint_tensors
-
-    return [(name, shape) for name, shape in checkpoint_tensors(config).items()
-            if name.endswith(".weight") and len(shape) == 2 and ".layers." in name
-            and any(f".{m}.weight" in name for m in adapter.quantized_linears)]
+def _is_quantized_linear(name: str, shape, adapter) -> bool:
+    """A decoder linear that quantized profiles pack."""
+    return name.endswith(".weight") and len(shape) == 2 and ".layers." in name and \
+        any(f".{m}.weight" in name for m in adapter.quantized_linears)
 
 
 def kv_bytes(text_config, context: int, profile) -> int:
@@ -118,15 +117,18 @@ def load_transient_bytes(config, adapter, profile, device: str) -> int:
     """CPU, measured on the 2B shape: fp32 from a bf16 checkpoint peaks with both copies alive (+4213 MiB over
     weights + runtime, predicted 4213); GPTQ's CPU kernels repack the packed linears at load (+1385 MiB for
     Int8, +897 for Int4, predicted 1250 and 625). GPU loads are not measured, so nothing is added there."""
+    from qtool.models.shapes import checkpoint_tensors
+
     if device != "cpu":
         return 0
     if isinstance(profile, profiles.QUANTIZED):
-        return sum(out_f * in_f * profile.bits // 8 for _, (out_f, in_f) in _quantized_linears(config, adapter))
+        return sum(shape[0] * shape[1] * profile.bits // 8 for name, shape in checkpoint_tensors(config).items()
+                   if _is_quantized_linear(name, shape, adapter))
     source = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "bfloat16"
-    checkpoint_bytes = {"float32": 4, "float16": 2, "bfloat16": 2}.get(str(source).removeprefix("torch."), 2)
-    if checkpoint_bytes == _bytes_per_element(profile):
+    checkpoint_bytes, profile_bytes = DTYPE_BYTES.get(str(source).removeprefix("torch."), 2), _bytes_per_element(profile)
+    if checkpoint_bytes == profile_bytes:
         return 0
-    return weight_bytes(config, adapter, profiles.load_profile("bf16" if checkpoint_bytes == 2 else "fp32"))
+    return weight_bytes(config, adapter, profile) // profile_bytes * checkpoint_bytes
 
 
 # what a bench worker imports before loading weights, per engine

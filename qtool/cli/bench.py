@@ -10,6 +10,7 @@ from qtool import bench
 from qtool.bench import report as bench_report
 from qtool.cli.output import emit, status
 from qtool.cli.progress import layer_progress
+from qtool.errors import ProfilesFailed
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -59,8 +60,6 @@ def command(model, profile_names, engine, image_tokens, gen, repeats, device, th
     emit(result.to_dict(), title=f"bench {model}: full table in {out}/table.md",
          rows=[{c: r[c] for c in keep} for r in rows])
     if result.failed:
-        from qtool.errors import ProfilesFailed
-
         names = ", ".join(f"{name} ({why})" for name, why in result.failed.items())
         raise ProfilesFailed(f"no measurement for {names}; the other profiles are in {out}",
                              "rerun the failed profiles alone with --profiles to see their full error")

@@ -91,7 +91,7 @@ def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None =
     check_device(device)
     out = Path(out) if out else default_out(model, profile.name)
     check_target(out, force)
-    if resume and not isinstance(profile, profiles.GPTQProfile):
+    if resume and not resumable(profile):
         raise QtoolError(f"{profile.name} runs cannot be resumed: GPTQModel 7.7 checkpoints and restores GPTQ layers only",
                          "drop --resume (the run starts over) or use a gptq-* profile")
     conversations, calib_hash, used = [], None, 0
@@ -141,6 +141,11 @@ def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None =
     shutil.rmtree(ckpt, ignore_errors=True)
     shutil.rmtree(scratch, ignore_errors=True)
     return result
+
+
+def resumable(profile) -> bool:
+    """Runs checkpointed per layer: GPTQ only (GPTQModel 7.7 fails to restore AWQ layers; RTN calibrates nothing)."""
+    return isinstance(profile, profiles.GPTQProfile)
 
 
 def checkpointed_layers(ckpt: Path) -> int:
@@ -221,8 +226,7 @@ def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Pa
                                trust_remote_code=trust_remote_code)
         model.layer_callback = _LayerProgress(layers, progress, done_before)
         kwargs = {}
-        # GPTQModel 7.7 restores AWQ layers from its checkpoints with a schema error, so only GPTQ checkpoints
-        if conversations and isinstance(profile, profiles.GPTQProfile):
+        if resumable(profile):
             ckpt.mkdir(parents=True, exist_ok=True)
             kwargs["checkpoint"] = CheckpointConfig(path=str(ckpt), resume="auto" if resume else "never",
                                                     interval="layer:1")
