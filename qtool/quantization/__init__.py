@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -201,14 +202,26 @@ def layer_checkpoints_for_vl_models():
         gptq_checkpoint.validate_checkpoint_support = original
 
 
-class _LayerProgress:
-    def __init__(self, total: int, progress: ProgressFn | None, done: int = 0):
-        self.total, self.progress, self.done = total, progress, done
+class _LayerHook:
+    """GPTQModel's per-layer callback: drives the progress bar and frees the previous layer checkpoint.
+
+    Each checkpoint copies every materialized float tensor (the vision tower: 1.3 GB for the 2B/7B
+    shapes) and GPTQModel 7.7 leaves that copy in a reference cycle. Python's collector rarely runs
+    a full pass during quantization (few container allocations), so without an explicit collection
+    a copy per layer piled up: 2B GPTQ-Int4 peaked at 20.6 GB instead of ~5 GB.
+    """
+
+    def __init__(self, total: int, progress: ProgressFn | None, done: int = 0, collect: bool = False):
+        self.total, self.progress, self.done, self.collect = total, progress, done, collect
         if progress:
             progress(done, total)
 
     def layer_complete(self, layer_idx: int, submodule_finalized: bool):
-        if submodule_finalized and self.progress:
+        if not submodule_finalized:
+            return
+        if self.collect:
+            gc.collect()
+        if self.progress:
             self.done = max(self.done, layer_idx + 1)
             self.progress(self.done, self.total)
 
@@ -224,7 +237,7 @@ def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Pa
 
         model = GPTQModel.load(str(source), engine_config(profile, device), dtype=torch.bfloat16,
                                trust_remote_code=trust_remote_code)
-        model.layer_callback = _LayerProgress(layers, progress, done_before)
+        model.layer_callback = _LayerHook(layers, progress, done_before, collect=resumable(profile))
         kwargs = {}
         if resumable(profile):
             ckpt.mkdir(parents=True, exist_ok=True)
