@@ -205,10 +205,10 @@ def layer_checkpoints_for_vl_models():
 class _LayerHook:
     """GPTQModel's per-layer callback: drives the progress bar and frees the previous layer checkpoint.
 
-    Each checkpoint copies every materialized float tensor (the vision tower: 1.3 GB for the 2B/7B
-    shapes) and GPTQModel 7.7 leaves that copy in a reference cycle. Python's collector rarely runs
-    a full pass during quantization (few container allocations), so without an explicit collection
-    a copy per layer piled up: 2B GPTQ-Int4 peaked at 20.6 GB instead of ~5 GB.
+    Each checkpoint clones every materialized float tensor (the vision tower: 1.3 GB for the 2B/7B
+    shapes). GPTQModel 7.7's ``ContinuationCodec.dumps`` encodes through a recursive closure whose cell
+    refers to itself, so the clones stay in a reference cycle until a full collection, which Python
+    rarely runs during quantization: a copy per layer piled up (2B GPTQ-Int4 peaked at 20.6 GB).
     """
 
     def __init__(self, total: int, progress: ProgressFn | None, done: int = 0, collect: bool = False):
