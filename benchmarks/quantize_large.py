@@ -93,6 +93,7 @@ def earlier_attempts(path: Path, args) -> list[dict]:
     return [{k: previous[k] for k in ("date", "exit_status", "wall_s", "peak_rss_gib", "rss_gib_every_30s")
              if k in previous}]
 
+
 def wait_sampling_rss(pid: int, start: float, every_s: float = 30.0):
     """Wait for ``pid``; return its exit status, rusage and its resident set size sampled over time,
     which shows whether memory stays flat across layers (ru_maxrss alone gives only the peak)."""
