@@ -153,7 +153,7 @@ def checkpointed_layers(ckpt: Path) -> int:
     """Decoder layers already finished in an interrupted run's checkpoint (GPTQModel's store layout)."""
     try:
         ref = json.loads((ckpt / "CURRENT").read_text())["generations"][0]
-        return int(json.loads((ckpt / "objects" / ref).read_text())["cursor"]) + 1
+        return int(json.loads((ckpt / "objects" / ref).read_text())["cursor"])  # steps done, one per layer
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return 0
 
