@@ -35,6 +35,13 @@ def wait_for_layers(cache: Path, n: int, proc: subprocess.Popen, timeout: float 
     pytest.fail("no layer checkpoint appeared")
 
 
+def packed_layers(ckpt: Path) -> int:
+    """Decoder layers whose packed linears the checkpoint holds, counted from GPTQModel's manifest itself."""
+    ref = json.loads((ckpt / "CURRENT").read_text())["generations"][0]
+    names = json.loads((ckpt / "objects" / ref).read_text())["artifacts"]
+    return len({name.rsplit(".", 2)[0] for name in names})
+
+
 def tensors(folder: Path) -> dict:
     with safe_open(folder / "model.safetensors", "pt") as f:
         return {k: f.get_tensor(k) for k in f.keys()}
@@ -59,9 +66,10 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, reference):
     # a plain re-run refuses to throw the finished layers away
     assert_one_line_error(run_qtool(*ARGS, "--out", out, env=env), "--resume")
     assert not out.exists()
+    layers_in_checkpoint = packed_layers(next((cache / "quantize-checkpoints").glob("*")))
     done = run_qtool("--json", *ARGS, "--out", out, "--resume", env=env)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout)["resumed_layers"] >= 1
+    assert json.loads(done.stdout)["resumed_layers"] == layers_in_checkpoint >= 1
     assert not list(tmp_path.glob(".out.partial-*"))  # the dead run's partial folder was cleaned up
     resumed, full = tensors(out), tensors(reference)
     assert resumed.keys() == full.keys()
