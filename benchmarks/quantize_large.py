@@ -27,6 +27,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from qtool.bench.measure import proc_status_mib
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -103,12 +105,9 @@ def wait_sampling_rss(pid: int, start: float, every_s: float = 30.0):
         if done:
             return status, usage, timeline
         if time.time() >= next_sample:
-            try:
-                status_text = Path(f"/proc/{pid}/status").read_text()
-                kib = int(next(line for line in status_text.splitlines() if line.startswith("VmRSS")).split()[1])
-                timeline.append([round(time.time() - start), round(kib / 2**20, 2)])
-            except (OSError, StopIteration):
-                pass
+            rss = proc_status_mib("VmRSS", pid)
+            if rss is not None:
+                timeline.append([round(time.time() - start), round(rss / 1024, 2)])
             next_sample += every_s
         time.sleep(1)
 

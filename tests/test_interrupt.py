@@ -13,7 +13,7 @@ import pytest
 from safetensors import safe_open
 
 from conftest import REPO, assert_one_line_error, run_qtool
-from qtool.quantization import checkpointed_layers
+from qtool.quantization import checkpoint_manifest, checkpointed_layers
 
 ARGS = ["quantize", "qwen2-vl-tiny", "--profile", "gptq-int4", "--samples", "24"]
 
@@ -36,10 +36,8 @@ def wait_for_layers(cache: Path, n: int, proc: subprocess.Popen, timeout: float 
 
 
 def packed_layers(ckpt: Path) -> int:
-    """Decoder layers whose packed linears the checkpoint holds, counted from GPTQModel's manifest itself."""
-    ref = json.loads((ckpt / "CURRENT").read_text())["generations"][0]
-    names = json.loads((ckpt / "objects" / ref).read_text())["artifacts"]
-    return len({name.rsplit(".", 2)[0] for name in names})
+    """Decoder layers whose packed linears the checkpoint holds (counted from its artifacts, not its cursor)."""
+    return len({name.rsplit(".", 2)[0] for name in checkpoint_manifest(ckpt)["artifacts"]})
 
 
 def tensors(folder: Path) -> dict:

@@ -25,13 +25,19 @@ def peak_rss_mb() -> float:
     Not ``ru_maxrss``: Linux carries it across fork+exec, so a worker would report its parent's
     (the CLI's) high-water mark. ``VmHWM`` belongs to the address space created at exec.
     """
+    peak = proc_status_mib("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def proc_status_mib(field: str, pid: int | str = "self") -> float | None:
+    """A memory field of /proc/PID/status (VmRSS, VmHWM) in MiB; None where there is no such file."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
 
 
 def cpu_bandwidth_gbs(nbytes: int = 512 * 2**20) -> float:

@@ -149,11 +149,16 @@ def resumable(profile) -> bool:
     return isinstance(profile, profiles.GPTQProfile)
 
 
+def checkpoint_manifest(ckpt: Path) -> dict:
+    """The newest published generation of a GPTQModel checkpoint store (its cursor, packed-module artifacts)."""
+    ref = json.loads((ckpt / "CURRENT").read_text())["generations"][0]
+    return json.loads((ckpt / "objects" / ref).read_text())
+
+
 def checkpointed_layers(ckpt: Path) -> int:
-    """Decoder layers already finished in an interrupted run's checkpoint (GPTQModel's store layout)."""
+    """Decoder layers already finished in an interrupted run's checkpoint."""
     try:
-        ref = json.loads((ckpt / "CURRENT").read_text())["generations"][0]
-        return int(json.loads((ckpt / "objects" / ref).read_text())["cursor"])  # steps done, one per layer
+        return int(checkpoint_manifest(ckpt)["cursor"])  # steps done, one per layer
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return 0
 
@@ -237,9 +242,10 @@ def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Pa
 
         model = GPTQModel.load(str(source), engine_config(profile, device), dtype=torch.bfloat16,
                                trust_remote_code=trust_remote_code)
-        model.layer_callback = _LayerHook(layers, progress, done_before, collect=resumable(profile))
+        checkpointed = resumable(profile)
+        model.layer_callback = _LayerHook(layers, progress, done_before, collect=checkpointed)
         kwargs = {}
-        if resumable(profile):
+        if checkpointed:
             ckpt.mkdir(parents=True, exist_ok=True)
             kwargs["checkpoint"] = CheckpointConfig(path=str(ckpt), resume="auto" if resume else "never",
                                                     interval="layer:1")
