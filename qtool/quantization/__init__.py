@@ -213,7 +213,7 @@ class _LayerHook:
     Each checkpoint clones every materialized float tensor (the vision tower: 1.3 GB for the 2B/7B
     shapes). GPTQModel 7.7's ``ContinuationCodec.dumps`` encodes through a recursive closure whose cell
     refers to itself, so the clones stay in a reference cycle until a full collection, which Python
-    rarely runs during quantization: a copy per layer piled up (2B GPTQ-Int4 peaked at 20.6 GB).
+    rarely runs during quantization: a copy per layer piled up (2B GPTQ-Int4 peaked at 20.2 GiB).
     """
 
     def __init__(self, total: int, progress: ProgressFn | None, done: int = 0, collect: bool = False):
