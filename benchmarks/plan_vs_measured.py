@@ -2,7 +2,7 @@
 
 Reads bench results (bench.json) and predicts each record's peak with the same inputs: image tokens,
 context = input tokens + generated tokens, the prompt's text tokens, device cpu (the plan then adds
-this process's resident runtime after importing torch + transformers, as the bench worker has).
+the runtime term, measured per profile on a one-layer probe model: `qtool.bench.runtime_probe`).
 Only torch profiles: plan does not model llama.cpp or ONNX Runtime.
 
     .venv/bin/python benchmarks/plan_vs_measured.py \\
@@ -62,8 +62,9 @@ def main() -> None:
     (RESULTS / "plan-vs-measured.json").write_text(json.dumps(record, indent=2) + "\n")
     lines = ["# `qtool plan` vs measured peak memory (CPU, peak RSS of each profile's bench process)", "",
              f"{record['date']}. Tolerance {TOLERANCE:.0%}; worst |error| {worst:.1%}. Predictions made on "
-             f"{machine.label(record['machine'])}; the runtime term is the peak RSS of a fresh process importing what "
-             "the bench worker imports (plus gptqmodel and optimum for quantized profiles); the load term is the "
+             f"{machine.label(record['machine'])}; the runtime term is the peak RSS, less its weights, of a fresh process "
+             "that loads and runs a one-layer random model in the profile as the bench worker does "
+             "(`qtool.bench.runtime_probe`); the load term is the "
              "cast or kernel repack that holds two copies at load (`qtool.bench.plan.load_transient_bytes`).", "",
              "| results | profile | gen | predicted MiB | measured MiB | error | weights MiB | runtime MiB | load MiB |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -106,3 +106,20 @@ def test_plan_cli_on_a_real_shape():
 
 def test_plan_bad_memory_is_one_line():
     assert_one_line_error(run_qtool("plan", "qwen2-vl-7b", "--gpu-mem", "lots"), "lots", "8GiB")
+
+
+def test_cpu_runtime_term_is_measured_on_a_one_layer_probe():
+    """The runtime term loads the probe model as the bench worker does: the weights it reports holding are the
+    probe checkpoint's tensors (one decoder layer), and the process around them holds far more."""
+    from safetensors.torch import load_file
+
+    from qtool.bench import runtime_probe
+
+    probe = runtime_probe.measure(profiles.load_profile("bf16"))
+    tensors = load_file(runtime_probe.probe_model() / "model.safetensors")
+    assert not any(".layers.1." in name for name in tensors)
+    # plus a few hundred bytes of rotary buffers that are not in the checkpoint
+    assert probe["weights_mib"] * 2**20 == pytest.approx(sum(t.numel() * t.element_size() for t in tensors.values()),
+                                                         abs=4096)
+    assert probe["peak_mib"] > probe["weights_mib"] + 200   # interpreter, torch, transformers
+    assert qplan.runtime_bytes("cpu", "bf16") > 200 * 2**20 and qplan.runtime_bytes("cuda", "bf16") == 0

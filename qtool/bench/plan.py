@@ -1,9 +1,9 @@
 """``plan``: predict peak memory per profile and say what fits on a given GPU.
 
 peak = weights + KV cache + prefill activations (+ on CPU, the runtime's own
-resident memory: a fresh process importing what the bench worker imports, with
-gptqmodel/optimum for quantized profiles, and the load transient: a dtype cast of
-the checkpoint or the CPU kernel's repack holds the old and the new copy at once).
+resident memory, measured per profile on a one-layer probe model (``runtime_probe``),
+and the load transient: a dtype cast of the checkpoint or the CPU kernel's repack
+holds the old and the new copy at once).
 Weights are counted from the architecture per tensor with each format's real
 packing: GPTQ qweight/qzeros at ``bits`` per value, fp16 scales per group,
 int32 g_idx per in-feature; AWQ the same without g_idx.
@@ -12,10 +12,7 @@ int32 g_idx per in-feature; AWQ the same without g_idx.
 from __future__ import annotations
 
 import functools
-import os
 import re
-import subprocess
-import sys
 from dataclasses import asdict, dataclass
 
 from qtool import profiles
@@ -131,20 +128,16 @@ def load_transient_bytes(config, adapter, profile, device: str) -> int:
     return weight_bytes(config, adapter, profile) // profile_bytes * checkpoint_bytes
 
 
-# what a bench worker imports before loading weights, per engine
-RUNTIME_IMPORTS = {"torch": "import qtool.bench.worker",
-                   "gptqmodel": "import qtool.bench.worker, gptqmodel, optimum"}
-
-
 @functools.cache
-def runtime_bytes(device: str, engine: str = "torch") -> int:
-    """CPU: the peak RSS of a fresh process that imports what the bench worker imports (measured once)."""
+def runtime_bytes(device: str, profile_name: str) -> int:
+    """CPU: what a bench process of this profile holds besides the model, measured on a one-layer probe model
+    (``qtool.bench.runtime_probe``). GPU: nothing (``torch.cuda.max_memory_allocated`` excludes the context)."""
     if device == "cuda":
-        return 0  # torch.cuda.max_memory_allocated does not count the CUDA context
-    code = f"{RUNTIME_IMPORTS[engine]}\nfrom qtool.bench.measure import peak_rss_mb\nprint(peak_rss_mb())"
-    env = dict(os.environ, GPTQMODEL_CPU_WORKERS=os.environ.get("GPTQMODEL_CPU_WORKERS", "1"))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    return int(float(proc.stdout.split()[-1]) * 2**20)
+        return 0
+    from qtool.bench import runtime_probe
+
+    probe = runtime_probe.measure(profiles.load_profile(profile_name))
+    return int((probe["peak_mib"] - probe["weights_mib"]) * 2**20)
 
 
 def plan(config, profile_names: list[str], *, budget: int | None, image_tokens: int = 256, context: int = 2048,
@@ -153,7 +146,7 @@ def plan(config, profile_names: list[str], *, budget: int | None, image_tokens: 
     rows = []
     for name in profile_names:
         p = profiles.load_profile(name)
-        runtime = runtime_bytes(device, "gptqmodel" if isinstance(p, profiles.QUANTIZED) else "torch")
+        runtime = runtime_bytes(device, p.name)
         w = weight_bytes(config, adapter, p)
         kv = kv_bytes(config.text_config, context, p)
         act = activation_bytes(config, image_tokens, prompt_tokens, p)
