@@ -7,7 +7,7 @@ export GPTQMODEL_CPU_WORKERS ?= 2
 export PYTHONWARNINGS ?= ignore
 export TORCH_LOGS ?= -all
 
-.PHONY: install test demo bench clean-venv
+.PHONY: install test demo bench clean-venv tiny-model
 
 install: $(STAMP)
 
@@ -64,3 +64,8 @@ bench: install
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The bundled model's training, stage by stage, then its publication (qtool/tiny/recipe.py, training/README.md).
+# Resumes after the last finished stage; an interrupted stage continues from its checkpoint.
+tiny-model: install
+	$(PY) -m qtool.tiny.recipe

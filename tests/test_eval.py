@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import assert_one_line_error, run_qtool
+from qtool.tiny import tasks
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def test_quantized_row_is_measured(eval_run):
     assert q["kl_answer"]["mean"] > 0 and q["kl_answer"]["p99"] >= q["kl_answer"]["mean"]
     assert 0 < q["top1_all_text"] <= 1 and q["caption_perplexity"] > 1
     acc = q["accuracy"]
-    assert acc["overall"]["n"] == 40 and {"colour", "shape", "count", "describe", "position"} <= set(acc)
+    assert acc["overall"]["n"] == 40 and set(tasks.QUESTION_TYPES) <= set(acc)
     assert all(0 <= v["accuracy"] <= 1 and v["se"] >= 0 for v in acc.values())
     table = (out / "table.md").read_text()
     assert "| rtn-int4 |" in table and "KL answer" in table

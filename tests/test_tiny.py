@@ -31,7 +31,7 @@ def test_committed_heldout_set_regenerates_bit_identically(tmp_path):
         assert hashlib.sha256((tmp_path / name).read_bytes()).digest() == \
             hashlib.sha256((HELDOUT / name).read_bytes()).digest()
     rows = [json.loads(line) for line in committed]
-    assert len(rows) == 5 * heldout.SCENES
+    assert len(rows) == len(tasks.QUESTION_TYPES) * heldout.SCENES
     assert {r["type"] for r in rows} == set(tasks.QUESTION_TYPES)
 
 
@@ -70,18 +70,38 @@ def test_batched_generation_equals_one_by_one():
     assert batched == single
 
 
-def test_heldout_accuracy_is_the_recorded_one():
-    """300 held-out questions: far above what untrained weights score (~0, answers are free text), and
-    within 4 standard errors of the per-type accuracy recorded in training/accuracy.json."""
+def test_heldout_accuracy_meets_the_bar():
+    """400 held-out questions (the first 100 scenes): the training bar, 95% overall and 90% per type, holds on
+    them (untrained weights score ~0: answers are free text), and each type is within 4 standard errors of
+    the accuracy on the whole set recorded in training/accuracy.json."""
     recorded = json.loads((REPO / "training" / "accuracy.json").read_text())["accuracy"]
     model, processor = infer.load_model(TINY)
-    items = heldout.items(60)
+    items = heldout.items(100)
     got = infer.answer(model, processor, [heldout.image(it.scene) for it in items], [it.question for it in items])
     for kind in tasks.QUESTION_TYPES:
         pairs = [(g, it.answer) for g, it in zip(got, items) if it.kind == kind]
         accuracy = sum(g == a for g, a in pairs) / len(pairs)
         p = recorded[kind]
         se = max((p * (1 - p) / len(pairs)) ** 0.5, 1 / len(pairs))
-        assert abs(accuracy - p) <= 4 * se, (kind, accuracy, p)
+        assert accuracy >= 0.90 and abs(accuracy - p) <= 4 * se, (kind, accuracy, p)
     overall = sum(g == it.answer for g, it in zip(got, items)) / len(items)
-    assert overall >= 0.5, overall
+    assert overall >= 0.95, overall
+
+
+def test_published_weights_are_the_last_recipe_stage_in_bf16():
+    """Every stage of the training recipe is a valid train command chained to the one before, the last one
+    is finished, and the shipped weights are exactly its fp32 weights cast to bf16."""
+    from safetensors.torch import load_file
+
+    from qtool.tiny import recipe, train
+
+    for i, stage in enumerate(recipe.STAGES):
+        args = train.parse_args(recipe.stage_argv(i))
+        assert args.until == stage.last_step <= args.steps
+        assert args.init_from == (recipe.TRAINING / recipe.STAGES[i - 1].folder if i else None)
+    last = recipe.STAGES[-1]
+    assert recipe.finished(last)
+    trained = load_file(recipe.TRAINING / last.folder / "model.safetensors")
+    shipped = infer.load_model(TINY)[0].state_dict()   # the checkpoint stores Qwen2-VL's original key names
+    assert set(shipped) == set(trained)
+    assert all(torch.equal(shipped[k], trained[k].to(torch.bfloat16)) for k in trained)

@@ -1,6 +1,6 @@
 """Publish the trained tiny model: bf16 weights, processor, held-out set and accuracy report.
 
-    python -m qtool.tiny.finish [--work training/qwen2-vl-tiny]
+    python -m qtool.tiny.finish [--work training/qwen2-vl-tiny-stage4]
 
 Weights are stored in bfloat16, as Qwen publishes its models, so the float
 reference of every later comparison is exactly what ships.
@@ -26,7 +26,7 @@ REPORT_DIR = paths.REPO / "training"  # training log and final accuracy, committ
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--work", type=Path, default=Path("training/qwen2-vl-tiny"))
+    ap.add_argument("--work", type=Path, default=REPORT_DIR / "qwen2-vl-tiny-stage4", help="the last stage's folder")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -26,9 +26,9 @@ from qtool import infer
 from qtool.infer import answer_mask
 from qtool.tiny import build, heldout, tasks
 
-def curriculum(step: int) -> int:
-    """Most objects per scene at ``step``: one object first, then more."""
-    return 1 if step < 1000 else 2 if step < 2000 else 3
+def curriculum(step: int, schedule: tuple[int, int] = (1000, 2000)) -> int:
+    """Most objects per scene at ``step``: one object first, two from ``schedule[0]``, three from ``schedule[1]``."""
+    return 1 if step < schedule[0] else 2 if step < schedule[1] else 3
 
 
 class VisionProbe(torch.nn.Module):
@@ -67,21 +67,25 @@ def cell_labels(scenes) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(shapes), torch.tensor(colours)
 
 
-def conversation(index: int, step: int, seed: int):
-    scene, qs = tasks.sample("train", index, curriculum(step))
-    rng = np.random.default_rng([seed, index])
-    order = rng.permutation(len(qs))[: int(rng.integers(1, len(qs) + 1))]
+def conversation(index: int, step: int, args):
+    """A chat about one training scene: 1 to ``questions_per_image`` questions, kinds drawn from ``args.kinds``
+    (a kind listed twice comes first twice as often)."""
+    scene, qs = tasks.sample("train", index, curriculum(step, args.objects_schedule))
+    by_kind = {q.kind: q for q in qs}
+    rng = np.random.default_rng([args.seed, index])
+    kinds = list(dict.fromkeys(args.kinds[i] for i in rng.permutation(len(args.kinds))))
+    turns = [by_kind[k] for k in kinds[: int(rng.integers(1, min(len(kinds), args.questions_per_image) + 1))]]
     messages = []
-    for turn, k in enumerate(order):
-        messages.append(infer.user_turn(scene if turn == 0 else None, qs[k].question))  # image placeholder
-        messages.append({"role": "assistant", "content": qs[k].answer})
+    for turn, q in enumerate(turns):
+        messages.append(infer.user_turn(scene if turn == 0 else None, q.question))  # image placeholder
+        messages.append({"role": "assistant", "content": q.answer})
     return scene, messages
 
 
-def make_batch(processor, step: int, batch: int, seed: int):
+def make_batch(processor, step: int, args):
     scenes, texts = [], []
-    for i in range(batch):
-        scene, messages = conversation(step * batch + i, step, seed)
+    for i in range(args.batch):
+        scene, messages = conversation(step * args.batch + i, step, args)
         scenes.append(scene)
         texts.append(processor.apply_chat_template(messages, tokenize=False))
     images = [s.render() for s in scenes]
@@ -92,9 +96,9 @@ def make_batch(processor, step: int, batch: int, seed: int):
     return enc, scenes
 
 
-def evaluate(model, processor, scenes: int) -> dict[str, float]:
+def evaluate(model, processor, scenes: int, kinds=tasks.QUESTION_TYPES) -> dict[str, float]:
     model.eval()
-    items = heldout.items(scenes)
+    items = heldout.items(scenes, tuple(kinds))
     images = {i: heldout.image(i) for i in range(scenes)}
     got = infer.answer(model, processor, [images[it.scene] for it in items], [it.question for it in items],
                        batch_size=64)
@@ -142,6 +146,12 @@ class Run:
             if (work / "optimizer.pt").exists():
                 self.opt.load_state_dict(torch.load(work / "optimizer.pt", weights_only=True))
             self.step = json.loads((work / "state.json").read_text())["step"]
+        elif getattr(args, "init_from", None):
+            state = load_file(args.init_from / "model.safetensors")
+            if args.init_vision_only:  # the language model starts afresh on top of the trained vision tower
+                state = {k: v for k, v in state.items() if k.startswith("model.visual")}
+            self.model.load_state_dict(state, strict=not args.init_vision_only)
+            self.probe.load_state_dict(load_file(args.init_from / "probe.safetensors"))
 
     def save(self) -> None:
         tmp = self.work / "tmp"
@@ -170,12 +180,14 @@ class Run:
         self.processor.save_pretrained(out)
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("training/qwen2-vl-tiny"))
     ap.add_argument("--export", type=Path, default=None, help="write the model folder here at the end")
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--minutes", type=float, default=None, help="stop (and checkpoint) after this long")
+    ap.add_argument("--until", type=int, default=None, help="stop (and checkpoint) at this step; the schedule "
+                    "still runs over --steps")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--vision-lr-scale", type=float, default=1.0)
@@ -185,7 +197,19 @@ def main(argv=None) -> None:
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--eval-scenes", type=int, default=60)
     ap.add_argument("--probe-weight", type=float, default=1.0, help="weight of the vision-probe loss")
-    args = ap.parse_args(argv)
+    ap.add_argument("--kinds", type=lambda v: tuple(v.split(",")), default=tasks.QUESTION_TYPES,
+                    help="question types trained and evaluated")
+    ap.add_argument("--questions-per-image", type=int, default=5, help="most turns per conversation")
+    ap.add_argument("--objects-schedule", type=lambda v: tuple(int(x) for x in v.split(",")), default=(1000, 2000),
+                    help="steps at which scenes get up to two, then three objects")
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="start a new run from the weights (model and probe) of another run's state")
+    ap.add_argument("--init-vision-only", action="store_true", help="with --init-from: take only the vision tower")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     run = Run(args.work, args)
     stop = {"now": False}
@@ -196,11 +220,16 @@ def main(argv=None) -> None:
     run.model.model.visual.merger.register_forward_hook(lambda m, i, o: merged.append(o))
     run.model.train()
     t0, losses = time.time(), []
-    while run.step < args.steps and not stop["now"] and time.time() < deadline:
+    first, last = run.step, min(args.steps, args.until or args.steps)
+    if run.step >= last:
+        print(f"{args.work}: already at step {run.step}, nothing to train")
+    else:
+        run.log({"step": run.step, "start": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}})
+    while run.step < last and not stop["now"] and time.time() < deadline:
         lr = lr_at(run.step, args.steps, args.lr)
         for group in run.opt.param_groups:
             group["lr"] = lr * group["scale"]
-        batch, scenes = make_batch(run.processor, run.step, args.batch, args.seed)
+        batch, scenes = make_batch(run.processor, run.step, args)
         merged.clear()
         lm_loss = run.model(**batch).loss
         probe_loss = run.probe.loss(merged[-1], scenes)
@@ -216,13 +245,15 @@ def main(argv=None) -> None:
                      "probe_loss": float(np.mean([x[1] for x in losses])), "lr": lr,
                      "s_per_step": (time.time() - t0) / len(losses),
                      "image_token_norm": float(merged[-1].detach().norm(dim=-1).mean()),
-                     "max_objects": curriculum(run.step)})
+                     "max_objects": curriculum(run.step, args.objects_schedule)})
             t0, losses = time.time(), []
         if run.step % args.ckpt_every == 0:
             run.save()
         if run.step % args.eval_every == 0:
-            run.log({"step": run.step, "heldout_accuracy": evaluate(run.model, run.processor, args.eval_scenes)})
-    run.save()
+            kinds = tuple(dict.fromkeys(args.kinds))
+            run.log({"step": run.step, "heldout_accuracy": evaluate(run.model, run.processor, args.eval_scenes, kinds)})
+    if run.step > first:
+        run.save()
     if args.export and run.step >= args.steps:
         run.export(args.export)
 
