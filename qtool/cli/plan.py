@@ -15,7 +15,8 @@ from qtool.cli.output import emit
               help="Most precise first: the first that fits is recommended.")
 @click.option("--image-tokens", default=256, show_default=True)
 @click.option("--context", default=2048, show_default=True, help="Tokens held in the KV cache.")
-@click.option("--device", default="cuda", show_default=True, help="cuda, or cpu to include the runtime's RSS.")
+@click.option("--device", default="cuda", show_default=True, help="cuda, or cpu to include the runtime's RSS (measured once per profile on a one-layer "
+              "model and cached; the first run quantizes that model, a minute or two).")
 def command(model, gpu_mem, profile_names, image_tokens, context, device):
     """Predict weights + KV cache + activation peak per profile for MODEL (a folder or a real shape name).
 

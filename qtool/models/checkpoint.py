@@ -58,8 +58,8 @@ def resolve_model(name_or_path: str | Path) -> Path:
         if not (path / "config.json").is_file():
             raise QtoolError(
                 f"bundled model {text} is not built yet ({path} has no config.json)",
-                "it is written by the tiny-model training run (python -m qtool.tiny.train --export "
-                f"{path}); wait for it, or pass a checkpoint folder")
+                "it is written by the tiny-model training recipe (make tiny-model); run it, or pass a "
+                "checkpoint folder")
         return path
     path = Path(text).expanduser()
     if not path.exists():
