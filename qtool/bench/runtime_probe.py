@@ -10,6 +10,7 @@ kernels). The probe is small enough that its weights, KV cache and activations a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -34,14 +35,15 @@ print(json.dumps({"peak_mib": peak_rss_mb(), "weights_mib": held / 2**20}))
 
 
 def probe_model() -> Path:
-    """The one-layer random model (built once into the cache)."""
-    path = paths.cache() / "runtime-probe" / "model"
+    """The one-layer random model (built once into the cache, per version of the tiny model's config)."""
+    tiny = paths.ASSETS / "qwen2-vl-tiny"
+    key = hashlib.sha256((tiny / "config.json").read_bytes()).hexdigest()[:12]
+    path = paths.cache() / "runtime-probe" / f"model-{key}"
     if (path / "config.json").is_file():
         return path
     import torch
     from transformers import AutoConfig, AutoProcessor, Qwen2VLForConditionalGeneration
 
-    tiny = paths.ASSETS / "qwen2-vl-tiny"
     config = AutoConfig.from_pretrained(tiny)
     config.text_config.num_hidden_layers = PROBE_LAYERS
     if getattr(config.text_config, "layer_types", None):
