@@ -17,7 +17,7 @@ import torch
 
 from qtool import paths
 from qtool.tiny import heldout
-from qtool.tiny.train import Run, evaluate
+from qtool.tiny.train import Run, evaluate, parse_args
 
 MODEL_DIR = paths.ASSETS / "qwen2-vl-tiny"
 HELDOUT_DIR = paths.ASSETS / "qwen2-vl-tiny-heldout"
@@ -30,7 +30,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    run = Run(args.work, argparse.Namespace(seed=0, lr=1e-3, vision_lr_scale=0.5))
+    run = Run(args.work, parse_args(["--work", str(args.work)]))
     run.model.to(torch.bfloat16)
     tmp = MODEL_DIR.with_name(MODEL_DIR.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)

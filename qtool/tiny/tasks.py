@@ -38,7 +38,6 @@ SPLITS = {"train": 1, "heldout": 2, "calib": 3}
 # bar (run 3: 52% on 500 held-out questions, chance 33-100% by scene). Qwen2-VL's vision tower has no absolute
 # position embedding, so "where" has to come from the language model's M-RoPE positions of the image tokens.
 QUESTION_TYPES = ("colour", "shape", "count", "describe")
-STRETCH_TYPES = ("position",)
 
 
 @dataclass(frozen=True)

@@ -96,9 +96,9 @@ def make_batch(processor, step: int, args):
     return enc, scenes
 
 
-def evaluate(model, processor, scenes: int, kinds=tasks.QUESTION_TYPES) -> dict[str, float]:
+def evaluate(model, processor, scenes: int, kinds: tuple[str, ...] = tasks.QUESTION_TYPES) -> dict[str, float]:
     model.eval()
-    items = heldout.items(scenes, tuple(kinds))
+    items = heldout.items(scenes, kinds)
     images = {i: heldout.image(i) for i in range(scenes)}
     got = infer.answer(model, processor, [images[it.scene] for it in items], [it.question for it in items],
                        batch_size=64)
@@ -146,7 +146,7 @@ class Run:
             if (work / "optimizer.pt").exists():
                 self.opt.load_state_dict(torch.load(work / "optimizer.pt", weights_only=True))
             self.step = json.loads((work / "state.json").read_text())["step"]
-        elif getattr(args, "init_from", None):
+        elif args.init_from:
             state = load_file(args.init_from / "model.safetensors")
             if args.init_vision_only:  # the language model starts afresh on top of the trained vision tower
                 state = {k: v for k, v in state.items() if k.startswith("model.visual")}
@@ -221,6 +221,7 @@ def main(argv=None) -> None:
     run.model.train()
     t0, losses = time.time(), []
     first, last = run.step, min(args.steps, args.until or args.steps)
+    eval_kinds = tuple(dict.fromkeys(args.kinds))
     if run.step >= last:
         print(f"{args.work}: already at step {run.step}, nothing to train")
     else:
@@ -250,8 +251,8 @@ def main(argv=None) -> None:
         if run.step % args.ckpt_every == 0:
             run.save()
         if run.step % args.eval_every == 0:
-            kinds = tuple(dict.fromkeys(args.kinds))
-            run.log({"step": run.step, "heldout_accuracy": evaluate(run.model, run.processor, args.eval_scenes, kinds)})
+            accuracy = evaluate(run.model, run.processor, args.eval_scenes, eval_kinds)
+            run.log({"step": run.step, "heldout_accuracy": accuracy})
     if run.step > first:
         run.save()
     if args.export and run.step >= args.steps:
