@@ -7,7 +7,7 @@ export GPTQMODEL_CPU_WORKERS ?= 2
 export PYTHONWARNINGS ?= ignore
 export TORCH_LOGS ?= -all
 
-.PHONY: install test demo bench clean-venv tiny-model
+.PHONY: install test demo clean-venv tiny-model
 
 install: $(STAMP)
 
@@ -50,7 +50,7 @@ QTOOL := $(VENV)/bin/qtool
 # release bundle verified with each variant's own consumer (transformers, llama.cpp, ONNX Runtime).
 demo: install
 	$(QTOOL) models
-	$(QTOOL) calib inspect calib_data --model qwen2-vl-tiny
+	$(QTOOL) calib inspect --model qwen2-vl-tiny
 	rm -rf $(DEMO)
 	$(QTOOL) release qwen2-vl-tiny --profiles gptq-int4,awq-int4,gguf-q4_k_m,onnx-vision-int8 --out $(DEMO)/release --eval-limit 500 --bench-gen 64,256
 	$(QTOOL) ask qwen2-vl-tiny $(DEMO)/release/qwen2-vl-tiny-gptq-int4 $(DEMO)/release/qwen2-vl-tiny-awq-int4 --heldout 10
@@ -59,13 +59,10 @@ demo: install
 	@echo; echo "== speed and memory (qtool bench) =="; cat $(DEMO)/release/bench/table.md
 	$(QTOOL) verify $(DEMO)/release
 
-bench: install
-	$(PY) -m pytest -q -m slow
-
 clean-venv:
 	rm -rf $(VENV)
 
-# The bundled model's training, stage by stage, then its publication (qtool/tiny/recipe.py, training/README.md).
+# The bundled model's training, stage by stage, then its publication (recipes/tiny_model/recipe.py, training/README.md).
 # Resumes after the last finished stage; an interrupted stage continues from its checkpoint.
 tiny-model: install
-	$(PY) -m qtool.tiny.recipe
+	$(PY) -m recipes.tiny_model.recipe

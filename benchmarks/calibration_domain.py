@@ -29,7 +29,7 @@ PROFILES = ("gptq-int4", "awq-int4", "gptq-int8")
 
 def write_in_domain_set(folder: Path, scenes: int) -> Path:
     """``scenes`` records from the tiny generator's calib split: image + one Q/A turn per question type."""
-    from qtool.tiny import tasks
+    from recipes.tiny_model import tasks
 
     (folder / "images").mkdir(parents=True, exist_ok=True)
     lines = []
@@ -69,7 +69,8 @@ def main() -> None:
     if args.render:
         render(json.loads((RESULTS / "calibration-domain-qwen2-vl-tiny.json").read_text()))
         return
-    from qtool import eval as qeval, machine, paths
+    from qtool import eval as qeval
+    from qtool import machine, paths
 
     start = time.time()
     in_domain = write_in_domain_set(args.work / "tiny-calib", args.scenes)

@@ -75,8 +75,9 @@ def profile_decode(spec: dict) -> dict:
 
 
 def run_profile(model: Path, name: str, args) -> dict:
-    from qtool import profiles
     from qtool.bench.artifacts import artifact_for
+
+    from qtool import profiles
     from qtool.models.checkpoint import resolve_model
 
     profile = profiles.load_profile(name)

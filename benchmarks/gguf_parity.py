@@ -40,7 +40,7 @@ def main() -> None:
     from qtool.export.onnx_validate import synthetic_image
     from qtool.infer import answer, load_model
     from qtool.models.checkpoint import resolve_model
-    from qtool.tiny import heldout
+    from recipes.tiny_model import heldout
 
     path = resolve_model(args.model)
     items = heldout.items(scenes=-(-args.limit // 5))[: args.limit]

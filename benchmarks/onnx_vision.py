@@ -110,10 +110,10 @@ def run(model: str, limit: int | None, threads: int, repeats: int, keep: Path | 
     from transformers import AutoConfig
 
     from qtool.export import onnx_e2e as e2e
-    from qtool.export import onnx_io as io
     from qtool.export.onnx_vision import export_onnx
     from qtool.export.vision_tower import load_vision_tower
     from qtool.models.checkpoint import resolve_model
+    from qtool.runtime import onnx_io as io
     from qtool.runtime.vision import VisionEncoder
 
     torch.set_num_threads(threads)

@@ -1,12 +1,22 @@
-"""Greedy image-question answering shared by training, eval and the demo."""
+"""Greedy image-question answering with transformers, shared by eval, ask, release and training.
+
+A :class:`TorchModel` may take its vision embeddings from an ONNX Runtime encoder instead of the torch
+tower: the prompt, the image placeholder tokens and the 3D rotary positions still come from the processor
+and ``image_grid_thw``, so the vision tower is the only difference between the two paths.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from PIL import Image
 
+from qtool import paths
+from qtool.capture import engine_scratch
+from qtool.models.chat import user_turn
 
 IGNORE = -100
 
@@ -33,12 +43,7 @@ def load_model(path, dtype: str = "bfloat16"):
 
     GPTQModel prints and writes ``./logs`` while loading quantized kernels: that happens in a scratch folder.
     """
-    from pathlib import Path
-
     from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from qtool import paths
-    from qtool.capture import engine_scratch
 
     path = Path(path).absolute()  # before engine_scratch changes the working directory
     with engine_scratch(paths.cache().absolute() / "engine-runs" / "load"):
@@ -46,18 +51,17 @@ def load_model(path, dtype: str = "bfloat16"):
     return model.eval(), AutoProcessor.from_pretrained(path)
 
 
-def user_turn(image: Image.Image | None, text: str) -> dict:
-    content = ([{"type": "image"}] if image is not None else []) + [{"type": "text", "text": text}]
-    return {"role": "user", "content": content}
-
-
 @torch.inference_mode()
 def answer(model, processor, images: Sequence[Image.Image], questions: Sequence[str],
-           max_new_tokens: int = 24, batch_size: int = 32) -> list[str]:
-    """Greedy answers, batched with left padding (same result as one by one)."""
+           max_new_tokens: int = 24, batch_size: int = 32, encoder=None) -> list[str]:
+    """Greedy answers, batched with left padding (same result as one by one). With ``encoder`` (a
+    ``qtool.runtime.vision.VisionEncoder``) the vision embeddings come from ONNX Runtime."""
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
     tokenizer = processor.tokenizer
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
+    embeds: dict[int, object] = {}
     out: list[str] = []
     try:
         for start in range(0, len(questions), batch_size):
@@ -67,9 +71,31 @@ def answer(model, processor, images: Sequence[Image.Image], questions: Sequence[
                 for im, q in zip(imgs, questions[start:start + batch_size])
             ]
             enc = processor(text=texts, images=imgs, padding=True, return_tensors="pt").to(model.device)
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+            extra = {}
+            if encoder is not None:
+                enc.pop("pixel_values")
+                encoded = [embeds.setdefault(id(im), encoder.encode([im])) for im in imgs]
+                grids = [list(e.grids[0]) for e in encoded]
+                if grids != enc["image_grid_thw"].tolist():
+                    raise RuntimeError(f"runtime grids {grids} differ from the processor's")
+                dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
+                vision = BaseModelOutputWithPooling(
+                    pooler_output=tuple(torch.from_numpy(e.embeds).to(dtype) for e in encoded))
+                extra = {"mm_encoder_outputs": {"image": vision}}
+            gen = model.generate(**enc, **extra, max_new_tokens=max_new_tokens, do_sample=False)
             new = gen[:, enc["input_ids"].shape[1]:]
             out += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
     finally:
         tokenizer.padding_side = side
     return out
+
+
+@dataclass
+class TorchModel:
+    """A loaded transformers model: what eval's teacher-forced fidelity reads (``model``, ``processor``)."""
+    model: object
+    processor: object
+    encoder: object = None     # an ONNX Runtime VisionEncoder in place of the torch vision tower
+
+    def answer(self, images: Sequence[Image.Image], questions: Sequence[str], batch_size: int = 32) -> list[str]:
+        return answer(self.model, self.processor, images, questions, batch_size=batch_size, encoder=self.encoder)

@@ -1,4 +1,4 @@
-"""Where qtool keeps things: bundled assets, the cache, the repo's data folders."""
+"""Where qtool keeps things: data shipped inside the package, and the cache."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 ASSETS = PACKAGE / "assets"
-REPO = PACKAGE.parent
-PROFILES = Path(os.environ.get("QTOOL_PROFILES", REPO / "profiles"))
-CALIB_DATA = Path(os.environ.get("QTOOL_CALIB", REPO / "calib_data"))
+PROFILES = Path(os.environ.get("QTOOL_PROFILES", PACKAGE / "profiles"))
+CALIB_DATA = Path(os.environ.get("QTOOL_CALIB", PACKAGE / "calibration" / "default_set"))
 
 
 def home() -> Path:

@@ -1,4 +1,4 @@
-"""The one way measured results are written: JSON + markdown table + PNG chart, atomically."""
+"""The one way measured results are written: JSON + markdown table + PNG chart, atomically; and the table."""
 
 from __future__ import annotations
 
@@ -7,6 +7,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qtool.outputs import staged_dir
+
+RANDOM_NOTE = ("**Random weights (shape-faithful): speed and memory only.** Speed and memory do not depend on "
+               "weight values; no accuracy can be read from this run.")
+
+
+def markdown_table(rows: list[dict]) -> str:
+    columns = list(rows[0]) if rows else []
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def finish_figure(fig, title: str, path: Path) -> None:

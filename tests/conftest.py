@@ -7,6 +7,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "qtool" / "assets" / "qwen2-vl-tiny"
+CALIB = REPO / "qtool" / "calibration" / "default_set"   # the shipped calibration set
 
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
 

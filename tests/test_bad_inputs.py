@@ -8,7 +8,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import TINY, assert_one_line_error, run_qtool
 
 

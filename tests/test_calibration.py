@@ -6,10 +6,11 @@ import struct
 import zlib
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import CALIB, REPO, assert_one_line_error, run_qtool
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import REPO, assert_one_line_error, run_qtool
 from qtool.calibration.images import load_image
 from qtool.calibration.records import load_records
 from qtool.errors import QtoolError
@@ -29,7 +30,7 @@ GOOD = {"id": "good", "image": "img/ok.png", "text": "a green rectangle"}
 
 
 def test_default_set_is_clean_and_large_enough():
-    calib = load_records(REPO / "calib_data")
+    calib = load_records(CALIB)
     assert len(calib.records) >= 128 and not calib.problems
     kinds = {r.id.split("-")[0] for r in calib.records}
     assert {"photo", "chart", "doc", "sign", "shapes"} <= kinds
@@ -38,10 +39,10 @@ def test_default_set_is_clean_and_large_enough():
 
 
 def test_default_set_is_reproducible(tmp_path):
-    from qtool.calibration.build_default import build
+    from recipes.calib_set.build_default import build
 
     build(tmp_path / "calib")
-    assert (tmp_path / "calib" / "records.jsonl").read_bytes() == (REPO / "calib_data" / "records.jsonl").read_bytes()
+    assert (tmp_path / "calib" / "records.jsonl").read_bytes() == (CALIB / "records.jsonl").read_bytes()
 
 
 @pytest.mark.parametrize("record, needle", [
@@ -131,14 +132,14 @@ def test_missing_empty_and_all_invalid_sets(tmp_path):
 
 
 def test_cli_validate_and_inspect(tmp_path):
-    ok = run_qtool("--json", "calib", "validate", REPO / "calib_data")
+    ok = run_qtool("--json", "calib", "validate", CALIB)
     assert ok.returncode == 0 and json.loads(ok.stdout)["records"] >= 128
     d = make_set(tmp_path, [GOOD, {"id": "x", "image": "img/none.png", "text": "t"}, "{oops"])
     bad = run_qtool("calib", "validate", d)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 3 and "line 2" in lines[0] and "line 3" in lines[1] and "2 of 3" in lines[2]
-    info = run_qtool("--json", "calib", "inspect", REPO / "calib_data", "--model", "qwen2-vl-tiny")
+    info = run_qtool("--json", "calib", "inspect", CALIB, "--model", "qwen2-vl-tiny")
     report = json.loads(info.stdout)
     assert report["records"] >= 128 and report["visual_tokens"]["max"] >= report["visual_tokens"]["min"] > 0
     first = report["samples"][0]
@@ -177,7 +178,7 @@ def test_exif_orientation_is_applied(tmp_path):
 
 
 def test_default_captions_are_sentences():
-    calib = load_records(REPO / "calib_data")
+    calib = load_records(CALIB)
     for r in calib.records:
         if r.messages is None:
             assert 10 <= len(r.text.split()) <= 60 and r.text[0].isupper() and r.text.endswith("."), r.id
@@ -185,15 +186,15 @@ def test_default_captions_are_sentences():
 
 
 def test_readme_names_every_photo_and_its_licence():
-    from qtool.calibration.default_text import PHOTOS
+    from recipes.calib_set.default_text import PHOTOS
 
-    readme = (REPO / "calib_data" / "README.md").read_text()
+    readme = (CALIB / "README.md").read_text()
     for name in PHOTOS:
         assert f"| {name} |" in readme, name
 
 
 def test_build_refuses_to_replace_a_folder_that_is_not_a_set(tmp_path):
-    from qtool.calibration.build_default import build
+    from recipes.calib_set.build_default import build
 
     (tmp_path / "precious.txt").write_text("keep me")
     with pytest.raises(SystemExit):

@@ -3,10 +3,10 @@
 import json
 
 import pytest
+from conftest import assert_one_line_error, run_qtool
 from PIL import Image
 
-from conftest import assert_one_line_error, run_qtool
-from qtool.tiny import tasks
+from recipes.tiny_model import tasks
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, TINY, assert_one_line_error, run_qtool
+
 from qtool.export import gguf_validate
 from qtool.export.onnx_validate import synthetic_image
 from qtool.fingerprint import sha256_file
-from qtool.tiny import heldout
+from recipes.tiny_model import heldout
 
 pytest.importorskip("llama_cpp", reason="the llama extra (make install) provides llama-cpp-python")
 

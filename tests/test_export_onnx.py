@@ -8,15 +8,15 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import REPO, TINY, assert_one_line_error, run_qtool
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from conftest import REPO, TINY, assert_one_line_error, run_qtool
-from qtool.export import onnx_io as io
 from qtool.export.onnx_quant import gemm_to_matmul
 from qtool.export.onnx_validate import case_images, rel_l2, torch_embeds
 from qtool.export.onnx_vision import export_onnx
 from qtool.export.vision_tower import load_vision_tower, reference_inputs
+from qtool.runtime import onnx_io as io
 from qtool.runtime import vision as rv
 
 torch.set_num_threads(1)
@@ -193,7 +193,7 @@ def test_runtime_runs_without_torch(tiny_export, tmp_path):
 
 
 def test_heldout_answers_agree_on_a_sample(tiny_export):
-    from qtool.export.onnx_e2e import heldout_agreement
+    from qtool.eval.agreement import heldout_agreement
 
     result = heldout_agreement("qwen2-vl-tiny", tiny_export[0], "fp32", limit=60)
     assert result.questions == 60

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO, assert_one_line_error, run_qtool
 from safetensors import safe_open
 
-from conftest import REPO, assert_one_line_error, run_qtool
 from qtool.quantization import checkpoint_manifest, checkpointed_layers
 
 ARGS = ["quantize", "qwen2-vl-tiny", "--profile", "gptq-int4", "--samples", "24"]

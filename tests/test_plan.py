@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from conftest import assert_one_line_error, run_qtool
 from safetensors import safe_open
 
-from conftest import assert_one_line_error, run_qtool
 from qtool import paths, profiles
 from qtool.bench import plan as qplan
 from qtool.errors import QtoolError

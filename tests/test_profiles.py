@@ -1,9 +1,10 @@
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import assert_one_line_error, run_qtool
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qtool import profiles
 from qtool.errors import QtoolError
-from conftest import assert_one_line_error, run_qtool
 
 SHIPPED = {"bf16", "fp32", "gptq-int4", "gptq-int8", "awq-int4", "rtn-int4"}
 

@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from safetensors import safe_open
-
 from conftest import REPO, TINY, assert_one_line_error, run_qtool
+from safetensors import safe_open
 
 HELDOUT = REPO / "qtool" / "assets" / "qwen2-vl-tiny-heldout" / "questions.jsonl"
 PROFILES = ("gptq-int4", "gptq-int8", "awq-int4", "rtn-int4")

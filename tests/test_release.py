@@ -4,7 +4,6 @@ import json
 import shutil
 
 import pytest
-
 from conftest import assert_one_line_error, run_qtool
 
 FAST = ("--eval-limit", "15", "--bench-gen", "4", "--bench-repeats", "1", "--samples", "16")

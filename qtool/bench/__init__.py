@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qtool import artifacts as registry
 from qtool import machine, profiles
-from qtool.bench.artifacts import artifact_for
 from qtool.errors import QtoolError
-from qtool.models.checkpoint import inspect_checkpoint, resolve_model
+from qtool.models.checkpoint import CheckpointInfo, checkpoint_of
 from qtool.quantization import check_device
 
 Status = Callable[[str], None]
@@ -67,31 +67,33 @@ def check_settings(s: BenchSettings) -> None:
         raise QtoolError(f"--image-tokens {s.image_tokens} is out of range", "use 1 to 16384")
 
 
-def run(model: str | Path, profile_names: list[str], settings: BenchSettings,
+def run(model: str | Path | CheckpointInfo, profile_names: list[str], settings: BenchSettings,
         status: Status | None = None, progress=None, artifacts: dict[str, Path] | None = None) -> BenchReport:
     """Measure each profile; ``artifacts`` maps profile names to already-built artifacts."""
     check_settings(settings)
-    source = resolve_model(model)
-    info = inspect_checkpoint(source)
-    chosen = [profiles.load_profile(name) for name in profile_names]
-    if settings.device != "cpu" and any(isinstance(p, profiles.GGUFProfile) for p in chosen):
-        raise QtoolError("GGUF profiles are measured on the CPU build of llama.cpp",
-                         "bench gguf-* profiles with --device cpu")
+    info = checkpoint_of(model)
+    chosen = [registry.with_samples(profiles.load_profile(name), settings.samples) for name in profile_names]
+    for p in chosen:
+        kind = registry.kind_of(p)
+        if settings.device not in kind.bench_devices:
+            raise QtoolError(f"{p.name} ({kind.name}) is measured on {' or '.join(kind.bench_devices)} only",
+                             f"bench it with --device {kind.bench_devices[0]}")
     max_ctx = info.config["text_config"].get("max_position_embeddings", 32768)
     if settings.image_tokens + max(settings.gen) + 64 > max_ctx:
         raise QtoolError(f"image tokens + longest --gen exceed the model's context of {max_ctx}",
                          "use shorter --gen lengths or fewer --image-tokens")
-    report = BenchReport(model=str(model), random_weights=info.random_weights,
+    label = str(info.path) if isinstance(model, CheckpointInfo) else str(model)
+    report = BenchReport(model=label, random_weights=info.random_weights,
                          settings={k: (str(v) if isinstance(v, Path) else v) for k, v in settings.__dict__.items()},
                          machine=machine.info())
     for profile in chosen:
         say = status or (lambda _msg: None)
         say(f"{profile.name}: preparing artifact")
-        path = (artifacts or {}).get(profile.name) or artifact_for(
-            source, profile, calib=settings.calib, samples=settings.samples, device=settings.device, progress=progress)
+        path = (artifacts or {}).get(profile.name) or registry.artifact_for(
+            info, profile, calib=settings.calib, device=settings.device, progress=progress)
         say(f"{profile.name}: measuring in a fresh process")
         try:
-            record = _measure(path, profile, settings, source)
+            record = _measure(path, profile, settings, info.path)
         except WorkerFailed as e:   # one crashed runtime must not throw away the other profiles' measurements
             say(f"{profile.name}: FAILED: {e}")
             report.failed[profile.name] = str(e)
@@ -103,18 +105,11 @@ def run(model: str | Path, profile_names: list[str], settings: BenchSettings,
 
 def _measure(path: Path, profile: profiles.Profile, settings: BenchSettings, source: Path) -> dict:
     dtype = getattr(profile, "dtype", "bfloat16")
-    spec = {"path": str(path), "profile": profile.name, "dtype": dtype, "device": settings.device,
+    kind = registry.kind_of(profile)
+    spec = {"profile": profile.name, "dtype": dtype, "device": settings.device,
             "image_tokens": settings.image_tokens, "gen": list(settings.gen), "repeats": settings.repeats,
-            "threads": settings.threads}
-    worker = "qtool.bench.worker"
-    if isinstance(profile, profiles.GGUFProfile):
-        from qtool.export.gguf_export import gguf_files
-
-        model_file, mmproj_file = gguf_files(path, profile.quant)
-        spec.update(path=str(model_file), mmproj=str(mmproj_file), quant=profile.quant)
-        worker = "qtool.bench.worker_llamacpp"
-    if isinstance(profile, profiles.ONNXVisionProfile):
-        spec.update(path=str(source), onnx=str(path), precision=profile.precision)
+            "threads": settings.threads, **kind.bench_spec(path, profile, source)}
+    worker = kind.bench_worker
     with tempfile.TemporaryDirectory(prefix="qtool-bench-") as tmp:
         spec_file, result_file = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_file.write_text(json.dumps(spec))

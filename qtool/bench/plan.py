@@ -15,9 +15,13 @@ import functools
 import re
 from dataclasses import asdict, dataclass
 
+from qtool import artifacts as registry
 from qtool import profiles
+from qtool.bench import runtime_probe
 from qtool.errors import QtoolError
 from qtool.models import ADAPTERS
+from qtool.models.checkpoint import checkpoint_of
+from qtool.models.shapes import SHAPES, checkpoint_tensors, config_for
 
 UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -48,12 +52,9 @@ def model_config(model: str):
     """The transformers config of a checkpoint folder, a bundled name or a real shape name."""
     from transformers import AutoConfig
 
-    from qtool.models.checkpoint import inspect_checkpoint, resolve_model
-    from qtool.models.shapes import SHAPES, config_for
-
     if model in SHAPES:
         return config_for(model)
-    return AutoConfig.from_pretrained(inspect_checkpoint(resolve_model(model)).path)
+    return AutoConfig.from_pretrained(checkpoint_of(model).path)
 
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
@@ -63,11 +64,14 @@ def _bytes_per_element(profile) -> int:
     return DTYPE_BYTES.get(getattr(profile, "dtype", "bfloat16"), 2)
 
 
-def weight_bytes(config, adapter, profile) -> int:
-    from qtool.models.shapes import checkpoint_tensors
+def _packed(profile) -> bool:
+    """Whether the profile's artifact packs the decoder linears at ``bits`` (GPTQ / AWQ / RTN checkpoints)."""
+    return registry.kind_of(profile).name == "quantized"
 
+
+def weight_bytes(config, adapter, profile) -> int:
     float_bytes = _bytes_per_element(profile)
-    quantized = isinstance(profile, profiles.QUANTIZED)
+    quantized = _packed(profile)
     total = 0
     for name, shape in checkpoint_tensors(config).items():
         numel = 1
@@ -114,11 +118,9 @@ def load_transient_bytes(config, adapter, profile, device: str) -> int:
     """CPU, measured on the 2B shape: fp32 from a bf16 checkpoint peaks with both copies alive (+4213 MiB over
     weights + runtime, predicted 4213); GPTQ's CPU kernels repack the packed linears at load (+1385 MiB for
     Int8, +897 for Int4, predicted 1250 and 625). GPU loads are not measured, so nothing is added there."""
-    from qtool.models.shapes import checkpoint_tensors
-
     if device != "cpu":
         return 0
-    if isinstance(profile, profiles.QUANTIZED):
+    if _packed(profile):
         return sum(shape[0] * shape[1] * profile.bits // 8 for name, shape in checkpoint_tensors(config).items()
                    if _is_quantized_linear(name, shape, adapter))
     source = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "bfloat16"
@@ -134,8 +136,6 @@ def runtime_bytes(device: str, profile_name: str) -> int:
     (``qtool.bench.runtime_probe``). GPU: nothing (``torch.cuda.max_memory_allocated`` excludes the context)."""
     if device == "cuda":
         return 0
-    from qtool.bench import runtime_probe
-
     probe = runtime_probe.measure(profiles.load_profile(profile_name))
     return int((probe["peak_mib"] - probe["weights_mib"]) * 2**20)
 

@@ -6,17 +6,7 @@ from pathlib import Path
 
 from qtool import machine
 from qtool.bench import BenchReport, summary_rows
-from qtool.reporting import finish_figure, write_results
-
-RANDOM_NOTE = ("**Random weights (shape-faithful): speed and memory only.** Speed and memory do not depend on "
-               "weight values; no accuracy can be read from this run.")
-
-
-def markdown_table(rows: list[dict]) -> str:
-    columns = list(rows[0]) if rows else []
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+from qtool.reporting import RANDOM_NOTE, finish_figure, markdown_table, write_results
 
 
 def markdown(report: BenchReport) -> str:

@@ -17,7 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from qtool import artifacts as registry
 from qtool import paths, profiles
+from qtool.models.checkpoint import inspect_checkpoint
 
 PROBE_LAYERS = 1
 PROBE_CODE = """
@@ -60,9 +62,7 @@ def probe_model() -> Path:
 
 def probe_artifact(profile: profiles.Profile) -> Path:
     """The probe model in ``profile``'s format: float as is, quantized through ``qtool quantize`` (cached)."""
-    from qtool.bench.artifacts import artifact_for
-
-    return artifact_for(probe_model(), profile, samples=2)
+    return registry.artifact_for(inspect_checkpoint(probe_model()), registry.with_samples(profile, 2))
 
 
 def measure(profile: profiles.Profile) -> dict:

@@ -12,6 +12,8 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, LogitsProcessorList
 
 from qtool.bench.measure import PROMPT, add_bounds, cpu_bandwidth_gbs, image_for, peak_rss_mb, serve, summarize
+from qtool.runtime.onnx_io import graph_bytes
+from qtool.runtime.vision import VisionEncoder
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -82,8 +84,6 @@ class _ONNXVision:
     """The vision tower in ONNX Runtime: image in, ``mm_encoder_outputs`` for ``generate`` out."""
 
     def __init__(self, folder: str, precision: str, dtype: torch.dtype, threads: int | None):
-        from qtool.export.onnx_io import graph_bytes
-        from qtool.runtime.vision import VisionEncoder
 
         self.encoder, self.dtype, self.elapsed = VisionEncoder(folder, precision, threads=threads), dtype, 0.0
         self.bytes = graph_bytes(Path(folder) / self.encoder.config.files[precision])

@@ -43,7 +43,7 @@ def records_file(path: Path) -> Path:
         path = path / RECORDS
     if not path.is_file():
         raise QtoolError(f"calibration set {shown(path)} does not exist",
-                         f"pass a folder with {RECORDS} (see calib_data/README.md) or the .jsonl file")
+                         f"pass a folder with {RECORDS} (see qtool/calibration/default_set/README.md) or the .jsonl file")
     return path
 
 
@@ -132,7 +132,7 @@ def check_set(path: Path) -> CalibSet:
         else:
             records.append(record)
     if not records and not problems:
-        raise QtoolError(f"calibration set {shown(file)} is empty", "add image-text records (see calib_data/README.md)")
+        raise QtoolError(f"calibration set {shown(file)} is empty", "add image-text records (see qtool/calibration/default_set/README.md)")
     return CalibSet(file, tuple(records), tuple(problems), _hash(file, records))
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from qtool import paths
 from qtool.cli.output import emit
 from qtool.errors import QtoolError
 
@@ -16,12 +17,12 @@ def command():
 
 
 @command.command("validate")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path), required=False)
 def validate(path):
-    """List every problem in the set at PATH; exit 2 if there is any."""
+    """List every problem in the set at PATH (default: the shipped set); exit 2 if there is any."""
     from qtool.calibration.records import check_set
 
-    calib = check_set(path)
+    calib = check_set(path or paths.CALIB_DATA)
     for problem in calib.problems:
         click.echo(f"problem: {problem}", err=True)
     if calib.problems:
@@ -32,14 +33,15 @@ def validate(path):
 
 
 @command.command("inspect")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option("--model", help="Model folder or bundled name whose processor limits to use.")
 def inspect(path, model):
-    """Counts, image sizes and visual tokens per sample for MODEL's processor."""
+    """Counts, image sizes and visual tokens per sample of the set at PATH (default: the shipped set) for
+    MODEL's processor."""
     from qtool.calibration.inspect import inspect_set
     from qtool.models.checkpoint import resolve_model
 
-    report = inspect_set(path, resolve_model(model) if model else None)
+    report = inspect_set(path or paths.CALIB_DATA, resolve_model(model) if model else None)
     fields = ("path", "records", "sha256", "pixel_limits", "visual_tokens", "image_width", "image_height",
               "text_chars")
     rows = [{"field": k, "value": _line(report[k])} for k in fields] + [

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from qtool.cli.output import emit, status
-from qtool.export import onnx_io
+from qtool.runtime import onnx_io
 
 
 def _precisions(ctx, param, value: str) -> tuple[str, ...]:

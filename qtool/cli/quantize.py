@@ -15,19 +15,18 @@ from qtool.quantization import quantize
 @click.command("quantize")
 @click.argument("model")
 @click.option("--profile", "profile_name", required=True, help="gptq-int4, gptq-int8, awq-int4, rtn-int4 or a .toml")
-@click.option("--calib", type=click.Path(path_type=Path), help="Calibration set (default: calib_data/).")
+@click.option("--calib", type=click.Path(path_type=Path), help="Calibration set (default: the shipped set).")
 @click.option("--samples", type=int, help="Calibration records to use (default: the profile's).")
 @click.option("--bits", type=int, help="Override the profile's bits.")
 @click.option("--group-size", type=int, help="Override the profile's group size.")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: out/MODEL-PROFILE).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
-@click.option("--quantize-vision", is_flag=True, help="Also quantize the vision tower's linears.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last finished layer.")
 @click.option("--restart", is_flag=True, help="Discard an interrupted run's checkpoint and start over.")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading pickle (.bin) weights: runs code from the file.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow the model folder's own Python code to run.")
-def command(model, profile_name, calib, samples, bits, group_size, out, device, quantize_vision, force, resume,
+def command(model, profile_name, calib, samples, bits, group_size, out, device, force, resume,
             restart, allow_pickle, trust_remote_code):
     """Quantize MODEL (a folder or a bundled name such as qwen2-vl-tiny).
 
@@ -42,7 +41,7 @@ def command(model, profile_name, calib, samples, bits, group_size, out, device, 
         click.echo("warning: --trust-remote-code: Python files in the model folder will run", err=True)
     with layer_progress(f"quantize {profile.name}") as progress:
         result = quantize(model, profile, out=out, calib=calib, samples=samples, device=device,
-                          quantize_vision=quantize_vision, force=force, resume=resume, restart=restart,
+                          force=force, resume=resume, restart=restart,
                           allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, progress=progress)
     summary = {
         "artifact": result.out, "profile": result.profile, "layers": result.layers,

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import torch
 
-from qtool import infer, machine, profiles
-from qtool.bench.artifacts import artifact_for
+from qtool import artifacts as registry
+from qtool import machine, profiles
 from qtool.calibration.images import load_image
 from qtool.errors import QtoolError
 from qtool.eval import fidelity
 from qtool.eval.dataset import VQAItem, default_captions, default_dataset, load_captions, load_vqa
 from qtool.eval.forced import forced_logp
-from qtool.models.checkpoint import inspect_checkpoint, resolve_model
+from qtool.models.checkpoint import CheckpointInfo, checkpoint_of
 
 Status = Callable[[str], None]
 
@@ -42,53 +42,67 @@ def accuracy(items: list[VQAItem], answers: list[str]) -> dict:
             for k, v in by_type.items()}
 
 
-def run(model: str | Path, profile_names: list[str], *, dataset: Path | None = None, captions: Path | None = None,
-        limit: int | None = None, calib: Path | None = None, samples: int | None = None,
+def run(model: str | Path | CheckpointInfo, profile_names: list[str], *, dataset: Path | None = None,
+        captions: Path | None = None, limit: int | None = None, calib: Path | None = None, samples: int | None = None,
         status: Status | None = None, progress=None, artifacts: dict[str, Path] | None = None) -> EvalReport:
     """Evaluate each profile; the first float profile (bf16 if none is named) is the reference.
-    ``artifacts`` maps profile names to already-built artifacts."""
+    ``artifacts`` maps profile names to already-built artifacts.
+
+    Every profile answers through its own consumer (transformers, llama.cpp, ONNX Runtime vision): accuracy
+    and agreement with the reference's answers. Kinds whose consumer exposes torch logits also get the
+    teacher-forced fidelity columns (KL, top-1, answer NLL, caption perplexity); the others leave them empty.
+    """
     if not profile_names:
         raise QtoolError("no profiles given", "pass e.g. --profiles bf16,gptq-int4")
     say = status or (lambda _m: None)
-    source = resolve_model(model)
-    inspect_checkpoint(source)
-    chosen = [profiles.load_profile(n) for n in profile_names]
+    info = checkpoint_of(model)
+    chosen = [registry.with_samples(profiles.load_profile(n), samples) for n in profile_names]
     if not any(isinstance(p, profiles.FloatProfile) for p in chosen):
         chosen.insert(0, profiles.load_profile("bf16"))
     ref_profile = next(p for p in chosen if isinstance(p, profiles.FloatProfile))
-    dataset = Path(dataset) if dataset else default_dataset(source)
+    dataset = Path(dataset) if dataset else default_dataset(info.path)
     items = load_vqa(dataset, limit)
     captions_file = Path(captions) if captions else default_captions(dataset)
     caption_items = load_captions(captions_file, limit) if captions_file else []
     images = [load_image(it.image) for it in items]
     caption_images = [load_image(c.image) for c in caption_items]
-    questions, answers_gold = [it.question for it in items], [it.answer for it in items]
-    report = EvalReport(str(model), str(dataset), len(items), machine.info())
-    ref_model, processor = infer.load_model(source, ref_profile.dtype)
-    ref_accuracy = None
+    questions = [it.question for it in items]
+    label = str(info.path) if isinstance(model, CheckpointInfo) else str(model)
+    report = EvalReport(label, str(dataset), len(items), machine.info())
+    reference = registry.load(info.path, ref_profile, info.path)
+    ref_accuracy, ref_answers = None, None
     for profile in [ref_profile] + [p for p in chosen if p is not ref_profile]:
         say(f"{profile.name}: preparing")
-        path = (artifacts or {}).get(profile.name) or artifact_for(source, profile, calib=calib, samples=samples,
-                                                                   progress=progress)
-        test = ref_model if profile is ref_profile else infer.load_model(path, getattr(profile, "dtype", "bfloat16"))[0]
-        say(f"{profile.name}: answering {len(items)} questions")
-        answers = infer.answer(test, processor, images, questions)
+        path = (artifacts or {}).get(profile.name) or registry.artifact_for(info, profile, calib=calib,
+                                                                            progress=progress)
+        kind = registry.kind_of(profile)
+        test = reference if profile is ref_profile else registry.load(path, profile, info.path)
+        say(f"{profile.name}: answering {len(items)} questions with {kind.consumer}")
+        answers = test.answer(images, questions)
+        ref_answers = ref_answers if ref_answers is not None else answers
         acc = accuracy(items, answers)
         ref_accuracy = ref_accuracy if ref_accuracy is not None else acc["overall"]["accuracy"]
-        say(f"{profile.name}: teacher-forced fidelity against {ref_profile.name}")
-        stats = _fidelity(ref_model, test, processor, images, questions, answers_gold)
-        caption_nll = [x[0].answer_nll for batch in forced_logp([test], processor, caption_images,
-                                                                 [c.prompt for c in caption_items],
-                                                                 [c.text for c in caption_items])
-                       for x in zip(*batch)]
-        report.rows.append({
-            "profile": profile.name, "artifact": str(path), "reference": ref_profile.name, "accuracy": acc,
-            "recovery": acc["overall"]["accuracy"] / ref_accuracy if ref_accuracy else None,
-            **stats,
-            "caption_perplexity": fidelity.perplexity(torch.cat(caption_nll)) if caption_nll else None,
-        })
+        row = {"profile": profile.name, "artifact": str(path), "reference": ref_profile.name, "accuracy": acc,
+               "recovery": acc["overall"]["accuracy"] / ref_accuracy if ref_accuracy else None,
+               "consumer": kind.consumer,
+               "same_answers": sum(a == b for a, b in zip(answers, ref_answers)) / max(len(answers), 1)}
+        if kind.teacher_forced:
+            say(f"{profile.name}: teacher-forced fidelity against {ref_profile.name}")
+            row.update(_fidelity(reference.model, test.model, reference.processor, images, questions,
+                                 [it.answer for it in items]))
+            caption_nll = [x[0].answer_nll for batch in forced_logp([test.model], reference.processor, caption_images,
+                                                                     [c.prompt for c in caption_items],
+                                                                     [c.text for c in caption_items])
+                           for x in zip(*batch)]
+            row["caption_perplexity"] = fidelity.perplexity(torch.cat(caption_nll)) if caption_nll else None
+        else:
+            row.update(dict.fromkeys(FIDELITY_FIELDS))
+        report.rows.append(row)
         del test
     return report
+
+
+FIDELITY_FIELDS = ("kl_answer", "kl_all_text", "top1_answer", "top1_all_text", "answer_nll", "caption_perplexity")
 
 
 def _fidelity(ref_model, test, processor, images, prompts, targets) -> dict:

@@ -17,6 +17,7 @@ from qtool.calibration.records import resolve_image
 from qtool.errors import QtoolError
 
 CAPTION_PROMPT = "Describe this image."
+HELDOUT = paths.ASSETS / "qwen2-vl-tiny-heldout" / "questions.jsonl"   # the bundled model's held-out questions
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class CaptionItem:
 
 def default_dataset(model_path: Path) -> Path:
     if model_path.resolve() == (paths.ASSETS / "qwen2-vl-tiny").resolve():
-        return paths.ASSETS / "qwen2-vl-tiny-heldout" / "questions.jsonl"
+        return HELDOUT
     raise QtoolError(f"no default evaluation set for {model_path}",
                      "pass --dataset FILE.jsonl with {\"image\", \"question\", \"answer\"} records")
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from qtool import machine
-from qtool.bench.report import markdown_table
 from qtool.eval import EvalReport
-from qtool.reporting import finish_figure, write_results
+from qtool.reporting import finish_figure, markdown_table, write_results
 
 
 def _pct(x) -> str:
@@ -20,14 +19,18 @@ def rows(report: EvalReport) -> list[dict]:
         acc = r["accuracy"]
         row = {"precision": r["profile"], "accuracy %": f"{_pct(acc['overall']['accuracy'])} ± {_pct(acc['overall']['se'])}"}
         row.update({f"{k} %": _pct(v["accuracy"]) for k, v in acc.items() if k != "overall"})
-        row.update({
-            "recovery %": _pct(r["recovery"]),
-            "KL answer (mean / p99)": f"{r['kl_answer']['mean']:.2e} / {r['kl_answer']['p99']:.2e}",
-            "KL all text (mean)": f"{r['kl_all_text']['mean']:.2e}",
-            "top-1 answer %": _pct(r["top1_answer"]), "top-1 all %": _pct(r["top1_all_text"]),
-            "answer NLL": f"{r['answer_nll']:.4f}",
-            "caption ppl": "" if r["caption_perplexity"] is None else f"{r['caption_perplexity']:.3f}",
-        })
+        row["recovery %"] = _pct(r["recovery"])
+        if r.get("kl_answer") is None:   # a consumer without torch logits (llama.cpp, ONNX vision): answers only
+            row.update(dict.fromkeys(("KL answer (mean / p99)", "KL all text (mean)", "top-1 answer %", "top-1 all %",
+                                      "answer NLL", "caption ppl"), "-"))
+        else:
+            row.update({
+                "KL answer (mean / p99)": f"{r['kl_answer']['mean']:.2e} / {r['kl_answer']['p99']:.2e}",
+                "KL all text (mean)": f"{r['kl_all_text']['mean']:.2e}",
+                "top-1 answer %": _pct(r["top1_answer"]), "top-1 all %": _pct(r["top1_all_text"]),
+                "answer NLL": f"{r['answer_nll']:.4f}",
+                "caption ppl": "" if r["caption_perplexity"] is None else f"{r['caption_perplexity']:.3f}",
+            })
         out.append(row)
     return out
 
@@ -45,7 +48,8 @@ def markdown(report: EvalReport) -> str:
         f"recovery = accuracy / {ref} accuracy.",
         f"- KL(float || quantized), top-1 agreement: teacher-forced on the gold answers, every precision against "
         f"{ref}; 'answer' = answer tokens, 'all text' = every position whose next token is text.",
-        "- caption ppl: perplexity of held-out image captions (disjoint from calib_data/).",
+        "- caption ppl: perplexity of held-out image captions (disjoint from the calibration set).",
+        "- '-': the profile's consumer (llama.cpp, ONNX Runtime vision) gives answers, not teacher-forced logits.",
         "",
     ])
 
@@ -61,7 +65,7 @@ def chart(report: EvalReport, path: Path) -> None:
     acc.bar(names, [100 * r["accuracy"]["overall"]["accuracy"] for r in report.rows],
             yerr=[100 * r["accuracy"]["overall"]["se"] for r in report.rows])
     acc.set_title("held-out accuracy (%)")
-    kl.bar(names, [max(r["kl_answer"]["mean"], 1e-12) for r in report.rows])
+    kl.bar(names, [max(r["kl_answer"]["mean"], 1e-12) if r.get("kl_answer") else 0 for r in report.rows])
     kl.set_yscale("log")
     kl.set_title("KL(float || quantized), answer tokens")
     for ax in (acc, kl):

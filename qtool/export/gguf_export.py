@@ -17,10 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from qtool import fingerprint
+from qtool import fingerprint, paths
+from qtool.calibration.records import load_records
 from qtool.capture import engine_output_to
 from qtool.errors import QtoolError
-from qtool.export import gguf_tables as tables
+from qtool.export import gguf_writer
+from qtool.models.checkpoint import CheckpointInfo, float_checkpoint
+from qtool.outputs import check_target, staged_dir
+from qtool.runtime import gguf_tables as tables
+from qtool.runtime.llamacpp import llama_cpp, quiet_logs
 
 Progress = Callable[[str], None]
 LOG = "llama.cpp.log"
@@ -51,14 +56,10 @@ def check_quants(quants: Sequence[str]) -> tuple[str, ...]:
     return tuple(q for q in tables.QUANTS if q in set(quants))
 
 
-def export_gguf(model: str | Path, out: str | Path, *, quants: Sequence[str] = tables.DEFAULT_QUANTS,
+def export_gguf(model: str | Path | CheckpointInfo, out: str | Path, *,
+                quants: Sequence[str] = tables.DEFAULT_QUANTS,
                 mmproj: str = tables.DEFAULT_MMPROJ, force: bool = False, threads: int | None = None,
                 progress: Progress | None = None) -> GGUFExport:
-    from qtool.export import gguf_writer
-    from qtool.models.checkpoint import float_checkpoint
-    from qtool.outputs import check_target, staged_dir
-    from qtool.runtime.llamacpp import llama_cpp
-
     start = time.perf_counter()
     say = progress or (lambda _msg: None)
     quants = check_quants(quants)
@@ -96,7 +97,7 @@ def export_gguf(model: str | Path, out: str | Path, *, quants: Sequence[str] = t
         manifest = {
             "format": "qtool-gguf", "version": 1, "model": str(path), "model_type": info.adapter.model_type,
             "architecture": info.adapter.gguf_arch, "projector": info.adapter.gguf_projector,
-            "source_sha256": fingerprint.sha256_files(info.weight_files),
+            "source_sha256": info.sha256,
             "files": files, "mmproj": {"file": mmproj_file, "type": mmproj},
             "sha256": {f: fingerprint.sha256_file(tmp / f) for f in sizes}, "sizes": sizes,
             "tokenizer_check": check, "versions": fingerprint.versions(),
@@ -115,7 +116,6 @@ def gguf_files(folder: Path, quant: str) -> tuple[Path, Path]:
 
 def quantize(src: Path, dst: Path, quant: str, threads: int | None, log: Path) -> None:
     """llama.cpp's quantizer (``llama_model_quantize``): its K-quant mixes, its output log."""
-    from qtool.runtime.llamacpp import llama_cpp
 
     lc = llama_cpp()
     params = lc.llama_model_quantize_default_params()
@@ -130,8 +130,6 @@ def quantize(src: Path, dst: Path, quant: str, threads: int | None, log: Path) -
 def tokenizer_check(gguf_file: Path, model_path: Path, texts: Sequence[str] | None = None) -> dict:
     """Token ids from llama.cpp (vocab only) vs the model's own tokenizer, on chat-formatted prompts."""
     from transformers import AutoTokenizer
-
-    from qtool.runtime.llamacpp import llama_cpp, quiet_logs
 
     lc = llama_cpp()
     quiet_logs()
@@ -151,8 +149,6 @@ def tokenizer_check(gguf_file: Path, model_path: Path, texts: Sequence[str] | No
 
 def _probe_texts(tokenizer) -> list[str]:
     """Chat prompts over the calibration texts, digits, punctuation, whitespace runs and non-ASCII."""
-    from qtool import paths
-    from qtool.calibration.records import load_records
 
     samples = [r.text for r in load_records(paths.CALIB_DATA).records[:40]]
     samples += ["What colour is the circle? Answer: red.", "12345 + 67890 = 80235", "  two  spaces\n\nand\ttabs",

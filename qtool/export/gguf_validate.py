@@ -13,14 +13,15 @@ import numpy as np
 from PIL import Image
 
 from qtool.export.gguf_export import gguf_files
+from qtool.export.onnx_validate import max_abs, rel_l2
+from qtool.export.vision_tower import load_vision_tower
+from qtool.infer import answer, load_model
+from qtool.runtime.llamacpp import GGUFModel, image_embeddings
 
 
 def text_logits(folder: Path, quant: str, model_path: Path, prompts: Sequence[str]) -> dict:
     """Logits at every position of text-only chat prompts: GGUF vs transformers in float32."""
     import torch
-
-    from qtool.infer import load_model
-    from qtool.runtime.llamacpp import GGUFModel
 
     text_file, _ = gguf_files(folder, quant)
     model, processor = load_model(model_path, "float32")
@@ -46,10 +47,6 @@ def vision_embeddings(folder: Path, model_path: Path, images: Sequence[Image.Ima
     import torch
     from transformers import AutoConfig, AutoProcessor
 
-    from qtool.export.onnx_validate import max_abs, rel_l2
-    from qtool.export.vision_tower import load_vision_tower
-    from qtool.runtime.llamacpp import GGUFModel, image_embeddings
-
     text_file, mmproj = gguf_files(folder, quant)
     visual = load_vision_tower(model_path, AutoConfig.from_pretrained(model_path))
     processor = AutoProcessor.from_pretrained(model_path).image_processor
@@ -71,8 +68,6 @@ def vision_embeddings(folder: Path, model_path: Path, images: Sequence[Image.Ima
 def answers(folder: Path, quant: str, model_path: Path, images: Sequence[Image.Image], questions: Sequence[str],
             reference: Sequence[str] | None = None) -> dict:
     """Greedy answers through llama.cpp (mtmd) vs the float model's (transformers, float32)."""
-    from qtool.infer import answer, load_model
-    from qtool.runtime.llamacpp import GGUFModel
 
     if reference is None:
         model, processor = load_model(model_path, "float32")

@@ -15,13 +15,20 @@ from pathlib import Path
 import numpy as np
 import torch
 from gguf import (
-    MODEL_ARCH, GGMLQuantizationType, GGUFWriter, Keys, SpecialVocab, TokenType, get_tensor_name_map, quants,
+    MODEL_ARCH,
+    GGMLQuantizationType,
+    GGUFWriter,
+    Keys,
+    SpecialVocab,
+    TokenType,
+    get_tensor_name_map,
+    quants,
 )
 
 from qtool.errors import QtoolError
-from qtool.export import gguf_tables as tables
 from qtool.export.vision_tower import image_processor_settings
 from qtool.models.checkpoint import CheckpointInfo
+from qtool.runtime import gguf_tables as tables
 
 T = GGMLQuantizationType
 

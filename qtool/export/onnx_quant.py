@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from qtool.export import onnx_io as io
+from qtool.runtime import onnx_io as io
 
 INT4_BLOCK_SIZE = 32     # weights per scale along the input axis (MatMulNBits pads a ragged last block)
 # int8 leaves the patch embedding (onnx_vision.VisionGraph.patch_weight) in float: it is small next to

@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image
 
 from qtool.errors import QtoolError
-from qtool.export import onnx_io as io
+from qtool.runtime import onnx_io as io
+from qtool.runtime.vision import VisionEncoder, preprocess
 
 
 class ValidationFailed(QtoolError):
@@ -59,7 +60,6 @@ def torch_embeds(visual, pixel_values: np.ndarray, grids) -> np.ndarray:
 def validate(visual, windowed: bool, folder: Path, precisions: Sequence[str],
              cases: dict[str, tuple[tuple[int, int], ...]] = io.VALIDATION_CASES) -> dict:
     """Errors of each precision in ``folder`` against torch, per case: the body of validation.json."""
-    from qtool.runtime.vision import VisionEncoder, preprocess
 
     encoders = {p: VisionEncoder(folder, p) for p in precisions}
     config = next(iter(encoders.values())).config

@@ -25,9 +25,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from qtool import fingerprint
 from qtool.errors import QtoolError
-from qtool.export import onnx_io as io
+from qtool.export import onnx_quant, onnx_validate
 from qtool.export.vision_tower import grid_for, image_processor_settings, load_vision_tower, reference_inputs
+from qtool.models.checkpoint import CheckpointInfo, float_checkpoint
+from qtool.outputs import check_target, staged_dir
+from qtool.runtime import onnx_io as io
 
 Progress = Callable[[str], None]
 
@@ -87,15 +91,12 @@ class ExportResult:
         return {**asdict(self), "out": str(self.out)}
 
 
-def export_onnx(model: str | Path, out: str | Path, *, precisions: Sequence[str] = io.DEFAULT_PRECISIONS,
+def export_onnx(model: str | Path | CheckpointInfo, out: str | Path, *,
+                precisions: Sequence[str] = io.DEFAULT_PRECISIONS,
                 opset: int = io.DEFAULT_OPSET, force: bool = False,
                 progress: Progress | None = None) -> ExportResult:
     """Export MODEL's vision tower to ``out`` in each precision, validate it, then publish the folder."""
     from transformers import AutoConfig
-
-    from qtool.export import onnx_quant, onnx_validate
-    from qtool.models.checkpoint import float_checkpoint
-    from qtool.outputs import check_target, staged_dir
 
     start = time.perf_counter()
     say = progress or (lambda _msg: None)
@@ -132,12 +133,10 @@ def export_onnx(model: str | Path, out: str | Path, *, precisions: Sequence[str]
 
 
 def _write_manifest(folder: Path, info, opset: int, files: dict[str, str], wall_s: float) -> None:
-    from qtool import fingerprint
-
     written = sorted(f.name for f in folder.iterdir() if f.is_file())
     manifest = {
         "format": "qtool-onnx-vision", "version": 1, "model": str(info.path), "model_type": info.adapter.model_type,
-        "source_sha256": fingerprint.sha256_files(info.weight_files), "opset": opset, "files": files,
+        "source_sha256": info.sha256, "opset": opset, "files": files,
         "sha256": {f: fingerprint.sha256_file(folder / f) for f in written},
         "sizes": {f: (folder / f).stat().st_size for f in written},
         "versions": fingerprint.versions(), "wall_s": wall_s,

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from qtool.errors import QtoolError
-from qtool.export import onnx_io as io
+from qtool.runtime import onnx_io as io
 
 VISUAL_PREFIXES = ("model.visual.", "visual.")   # transformers 5 layout, hub layout
 

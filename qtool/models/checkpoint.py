@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from collections import Counter
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qtool.errors import QtoolError
+from qtool.fingerprint import sha256_files
 from qtool.models import ADAPTERS, ArchAdapter
-from qtool.models.shapes import SHAPES, checkpoint_tensors, model_tensors, param_count
+from qtool.models.shapes import SHAPES, checkpoint_tensors, config_for, model_tensors, param_count
 from qtool.paths import ASSETS
 
 BUNDLED = ("qwen2-vl-tiny",)
@@ -39,6 +41,11 @@ class CheckpointInfo:
     params: int | None
     random_weights: bool            # built by `qtool models build-random`
     quantized: bool                 # config.json has a quantization_config
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """One hash over the weight files: read once per run, however many artifacts are made from them."""
+        return sha256_files(self.weight_files)
 
     def to_dict(self) -> dict:
         return {
@@ -72,9 +79,16 @@ def resolve_model(name_or_path: str | Path) -> Path:
     return path
 
 
-def float_checkpoint(model: str | Path) -> CheckpointInfo:
+def checkpoint_of(model: str | Path | CheckpointInfo, *, allow_pickle: bool = False) -> CheckpointInfo:
+    """A bundled name or folder, inspected; an already inspected checkpoint as it is."""
+    if isinstance(model, CheckpointInfo):
+        return model
+    return inspect_checkpoint(resolve_model(model), allow_pickle=allow_pickle)
+
+
+def float_checkpoint(model: str | Path | CheckpointInfo) -> CheckpointInfo:
     """A bundled name or folder that must hold a float (not yet quantized) checkpoint, checked."""
-    info = inspect_checkpoint(resolve_model(model))
+    info = checkpoint_of(model)
     if info.quantized:
         raise QtoolError(f"{info.path} is a quantized checkpoint", "export the float model it was made from")
     return info
@@ -120,7 +134,6 @@ def inspect_checkpoint(path: str | Path, *, allow_pickle: bool = False) -> Check
 
 def list_models() -> dict:
     """What `qtool models` shows: architectures, bundled models, real shapes with parameter counts."""
-    from qtool.models.shapes import config_for
 
     shapes = []
     for shape in (s for s in SHAPES.values() if s.listed):

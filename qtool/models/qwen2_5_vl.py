@@ -9,8 +9,6 @@ QWEN2_5_VL = replace(
     model_type="qwen2_5_vl",
     hf_class="Qwen2_5_VLForConditionalGeneration",
     processor_class="Qwen2_5_VLProcessor",
-    decoder_layer_class="Qwen2_5_VLDecoderLayer",
-    vision_linears=("attn.qkv", "attn.proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"),
     gguf_projector="qwen2.5vl_merger",
     windowed_vision=True,
 )

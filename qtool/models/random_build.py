@@ -18,10 +18,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+import transformers
 from safetensors.torch import save_file
 
 from qtool.errors import QtoolError
+from qtool.models import ADAPTERS
 from qtool.models.shapes import IMAGE_PIXELS, Shape, checkpoint_tensors, config_for, get_shape
+from qtool.paths import ASSETS
 
 DEFAULT_SHARD_BYTES = 2 * 2**30
 MARKER = "qtool_random.json"    # present only in random-weight checkpoints
@@ -153,19 +156,13 @@ def _config(shape: Shape, tokenizer, dtype: torch.dtype):
 
 
 def _generation_config(config):
-    from transformers import GenerationConfig
-
     text = config.text_config
-    return GenerationConfig(bos_token_id=text.bos_token_id, pad_token_id=text.pad_token_id,
-                            eos_token_id=[text.eos_token_id, text.bos_token_id])
+    return transformers.GenerationConfig(bos_token_id=text.bos_token_id, pad_token_id=text.pad_token_id,
+                                        eos_token_id=[text.eos_token_id, text.bos_token_id])
 
 
 def _processor(shape: Shape):
     """The tiny model's tokenizer and chat template with Qwen's published image-size limits."""
-    import transformers
-
-    from qtool.models import ADAPTERS
-
     base = _base_processor()
     tokenizer = base.tokenizer
     tokenizer.model_max_length = shape.text["max_position_embeddings"]
@@ -178,9 +175,8 @@ def _processor(shape: Shape):
 
 @lru_cache(maxsize=1)
 def _base_processor():
-    from qtool.tiny.build import build_processor
-
-    return build_processor()
+    """The bundled tiny model's processor: its tokenizer has Qwen2-VL's special tokens and chat template."""
+    return transformers.AutoProcessor.from_pretrained(ASSETS / "qwen2-vl-tiny")
 
 
 def _numel(shape: tuple[int, ...]) -> int:

@@ -14,13 +14,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from qtool import paths, profiles
+from qtool.calibration.records import load_records
+from qtool.calibration.samples import conversations as to_conversations
+from qtool.calibration.samples import pick
 from qtool.capture import engine_scratch
 from qtool.errors import Interrupted, QtoolError
-from qtool.fingerprint import sha256_files, versions
-from qtool.models.checkpoint import inspect_checkpoint, resolve_model
+from qtool.fingerprint import versions
+from qtool.models.checkpoint import CheckpointInfo, checkpoint_of
 from qtool.outputs import check_target, staged_dir
 from qtool.quantization import artifact
-from qtool.quantization.engine import engine_config, needs_calibration
+from qtool.quantization.engine import engine_config, needs_calibration, quantizes
 
 ProgressFn = Callable[[int, int], None]  # (layers done, layers total)
 
@@ -73,32 +76,25 @@ def check_group_size(info, profile) -> None:
             )
 
 
-def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None = None,
+def quantize(model: str | Path | CheckpointInfo, profile: profiles.Profile, *, out: Path | None = None,
              calib: Path | None = None, samples: int | None = None, device: str = "cpu",
-             quantize_vision: bool = False, force: bool = False, resume: bool = False, restart: bool = False,
+             force: bool = False, resume: bool = False, restart: bool = False,
              allow_pickle: bool = False, trust_remote_code: bool = False,
              progress: ProgressFn | None = None) -> QuantizeResult:
-    if not isinstance(profile, profiles.QUANTIZED):
-        raise QtoolError(f"profile {profile.name} is a float profile and quantizes nothing",
+    if not quantizes(profile):
+        raise QtoolError(f"profile {profile.name} is a {profiles.method_of(profile)} profile and quantizes nothing",
                          "use gptq-int4, gptq-int8, awq-int4 or rtn-int4")
-    source = resolve_model(model).absolute()
-    info = inspect_checkpoint(source, allow_pickle=allow_pickle)
-    if quantize_vision:
-        raise QtoolError(
-            "--quantize-vision is not supported: GPTQModel's Qwen2-VL definition calibrates the language "
-            "decoder only, and stock transformers/vLLM load Qwen-VL GPTQ/AWQ checkpoints with a float vision tower",
-            "drop --quantize-vision (the vision tower stays in float, as in Qwen's releases)")
+    info = checkpoint_of(model, allow_pickle=allow_pickle)
+    source = info.path.absolute()
     check_group_size(info, profile)
     check_device(device)
-    out = Path(out) if out else default_out(model, profile.name)
+    out = Path(out) if out else default_out(info.path, profile.name)
     check_target(out, force)
     if resume and not resumable(profile):
         raise QtoolError(f"{profile.name} runs cannot be resumed: GPTQModel 7.7 checkpoints and restores GPTQ layers only",
                          "drop --resume (the run starts over) or use a gptq-* profile")
     conversations, calib_hash, used = [], None, 0
     if needs_calibration(profile):
-        from qtool.calibration.records import load_records
-        from qtool.calibration.samples import conversations as to_conversations, pick
 
         calib_set = load_records(calib or paths.CALIB_DATA)
         picked = pick(calib_set, samples or profile.samples)
@@ -132,7 +128,7 @@ def quantize(model: str | Path, profile: profiles.Profile, *, out: Path | None =
         )
         manifest = {
             "qtool_manifest": 1, "kind": "quantized", "profile": profiles.to_record(profile),
-            "source": {"path": str(source), "sha256": sha256_files(info.weight_files)},
+            "source": {"path": str(source), "sha256": info.sha256},
             "calibration": {"path": str(calib or paths.CALIB_DATA) if conversations else None,
                             "sha256": calib_hash, "samples": used},
             "device": device, "versions": versions(), "quantization_config": qc,

@@ -28,8 +28,10 @@ def fix_quantization_config(out: Path, adapter: ArchAdapter) -> dict:
     qc = config["quantization_config"]
     qc.get("meta", {}).pop("offload_to_disk_path", None)  # a temp path of the machine that quantized
     if qc.get("quant_method") == "awq":
-        # Without this, transformers quantizes the vision tower on load.
-        qc["modules_to_not_convert"] = [adapter.vision_path, "lm_head"]
+        # Without this, transformers quantizes the vision tower on load. transformers matches these names as
+        # prefixes of its own module names (model.visual...), vLLM as substrings of its names (visual.blocks...).
+        vllm_name = adapter.vision_path.rsplit(".", 1)[-1]
+        qc["modules_to_not_convert"] = [adapter.vision_path, vllm_name, "lm_head"]
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     qc_file = out / "quantize_config.json"
     if qc_file.exists():

@@ -16,6 +16,11 @@ def handles(profile_type: type):
     return register
 
 
+def quantizes(profile) -> bool:
+    """Whether ``qtool quantize`` makes this profile (GPTQModel runs it)."""
+    return type(profile) in _HANDLERS
+
+
 def engine_config(profile, device: str):
     """The GPTQModel ``QuantizeConfig`` for ``profile``."""
     return _HANDLERS[type(profile)](profile, device)

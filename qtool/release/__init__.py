@@ -12,16 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from qtool import artifacts as registry
 from qtool import bench, paths, profiles
 from qtool import eval as qeval
-from qtool.bench.artifacts import calib_hash
-from qtool.bench.report import markdown_table
+from qtool.bench import report as bench_report
 from qtool.errors import QtoolError
 from qtool.eval import report as eval_report
-from qtool.fingerprint import sha256_files, versions
-from qtool.models.checkpoint import inspect_checkpoint, resolve_model
-from qtool.release import card, variants
+from qtool.eval.agreement import answer_agreement
+from qtool.fingerprint import versions
+from qtool.models.checkpoint import checkpoint_of
+from qtool.release import card
 from qtool.release.bundle import MANIFEST, BundleWriter
+from qtool.reporting import markdown_table
 
 Status = Callable[[str], None]
 
@@ -41,95 +43,77 @@ def _check_folder(out: Path) -> None:
         raise QtoolError(f"{out} is a non-empty folder that is not a qtool release", "choose an empty or new --out")
 
 
-def _inputs(source_sha: str, profile, calib: str | None) -> dict:
-    return {"source_sha256": source_sha, "profile": profiles.to_record(profile), "calibration_sha256": calib}
-
-
 def run(model: str | Path, profile_names: list[str], out: Path, settings: ReleaseSettings = ReleaseSettings(),
         status: Status | None = None, progress=None) -> dict:
     say = status or (lambda _m: None)
     out = Path(out)
     _check_folder(out)
-    source = resolve_model(model)
-    info = inspect_checkpoint(source)
-    chosen = [profiles.load_profile(n) for n in profile_names]
-    if not chosen or any(not isinstance(p, (*profiles.QUANTIZED, *profiles.EXPORTED)) for p in chosen):
+    info = checkpoint_of(model)
+    chosen = [registry.with_samples(profiles.load_profile(n), settings.samples) for n in profile_names]
+    if not chosen or any(not registry.kind_of(p).releasable for p in chosen):
         raise QtoolError("release profiles must be quantized or exported profiles",
                          "use e.g. --profiles gptq-int4,gptq-int8,awq-int4,gguf-q4_k_m,onnx-vision-int8")
     out.mkdir(parents=True, exist_ok=True)
     (out / ".qtool-release").touch()
     (out / MANIFEST).unlink(missing_ok=True)  # the manifest is rewritten (sealed) only when everything is done
-    source_sha = sha256_files(info.weight_files)
     calib = Path(settings.calib or paths.CALIB_DATA)
     built, timings, rebuilt = {}, {}, []
     for profile in chosen:
-        name = f"{source.name}-{profile.name}"
+        name = f"{info.path.name}-{profile.name}"
         folder = out / name
-        wanted = _inputs(source_sha, profile, calib_hash_for(profile, calib))
-        if variants.inputs_of(folder) == wanted:
+        kind = registry.kind_of(profile)
+        if registry.recorded_inputs(folder) == registry.inputs(info, profile, calib):
             say(f"{name}: up to date, kept")
         else:
-            say(f"{name}: building ({variants.kind_of(profile)})")
+            say(f"{name}: building ({kind.name})")
             t = time.time()
-            variants.build(source, profile, folder, calib=calib, samples=settings.samples, progress=progress)
+            registry.build(info, profile, folder, calib=calib, progress=progress)
             timings[name] = round(time.time() - t, 2)
             rebuilt.append(name)
         built[profile.name] = folder
     eval_rows, agreement_rows, bench_rows, eval_machine, bench_machine = _measure(
-        source, info, chosen, built, out, settings, bool(rebuilt), say, progress)
+        info, chosen, built, out, settings, bool(rebuilt), say, progress)
     writer = BundleWriter(out)
     for profile in chosen:
-        folder, kind = built[profile.name], variants.kind_of(profile)
-        manifest = json.loads((folder / "qtool.json").read_text())
+        folder, kind = built[profile.name], registry.kind_of(profile)
+        manifest = json.loads((folder / registry.MANIFEST).read_text())
         keep = {"bf16", profile.name}
-        accuracy = ([r for r in eval_rows if r["precision"] in keep] if kind == "quantized"
+        accuracy = ([r for r in eval_rows if r["precision"] in keep] if kind.teacher_forced
                     else [r for r in agreement_rows if r["variant"] == folder.name])
         (folder / "README.md").write_text(card.render(
             folder.name, kind, manifest, str(model), accuracy, [r for r in bench_rows if r["profile"] in keep],
             eval_machine, bench_machine, info.random_weights))
-        writer.add_variant(folder.name, {"profile": profile.name, "kind": variants.CONSUMERS[kind],
-                                         "inputs": variants.inputs_of(folder)})
-    return writer.seal({"qtool_release": 1, "model": str(model), "source_sha256": source_sha,
+        writer.add_variant(folder.name, {"profile": profile.name, "kind": kind.consumer,
+                                         "inputs": registry.recorded_inputs(folder)})
+    return writer.seal({"qtool_release": 1, "model": str(model), "source_sha256": info.sha256,
                         "random_weights": info.random_weights, "versions": versions(),
                         "timings_s": timings, "rebuilt": rebuilt})
 
 
-def calib_hash_for(profile, calib: Path) -> str | None:
-    from qtool.quantization.engine import needs_calibration
-
-    if not isinstance(profile, profiles.QUANTIZED) or not needs_calibration(profile):
-        return None
-    from qtool.calibration.records import load_records
-
-    return load_records(calib).sha256
-
-
-def _measure(source, info, chosen, built, out, settings, changed, say, progress):
+def _measure(info, chosen, built, out, settings, changed, say, progress):
     """Eval and bench tables for the cards; reused from the last run unless a variant changed.
 
-    Quantized variants get ``qtool eval``'s accuracy and fidelity rows; exported ones (GGUF, ONNX)
-    the agreement of their held-out answers with the float model's (variants.answer_agreement).
+    Variants whose consumer gives torch logits get ``qtool eval``'s accuracy and fidelity rows; the others
+    (GGUF, ONNX vision) the agreement of their held-out answers with the float model's.
     """
     names = ["bf16"] + [p.name for p in chosen]
-    quantized = ["bf16"] + [p.name for p in chosen if isinstance(p, profiles.QUANTIZED)]
-    exported = {built[p.name].name: (p, built[p.name]) for p in chosen if isinstance(p, profiles.EXPORTED)}
+    forced = ["bf16"] + [p.name for p in chosen if registry.kind_of(p).teacher_forced]
+    exported = {built[p.name].name: (p, built[p.name]) for p in chosen if not registry.kind_of(p).teacher_forced}
     eval_file, bench_file = out / "eval" / "eval.json", out / "bench" / "bench.json"
     agree_file = out / "eval" / "agreement.json"
     if changed or not eval_file.exists() or not bench_file.exists() or (exported and not agree_file.exists()):
         if not info.random_weights:
             say("evaluating all variants against bf16")
-            eval_rep = qeval.run(source, quantized, limit=settings.eval_limit, calib=settings.calib,
+            eval_rep = qeval.run(info, forced, limit=settings.eval_limit, calib=settings.calib,
                                  samples=settings.samples, status=say, progress=progress, artifacts=built)
             eval_report.write(eval_rep, out / "eval", force=True)
             if exported:
                 say("answering the held-out questions with the exported variants")
-                agreement = variants.answer_agreement(source, exported, settings.eval_limit)
+                agreement = answer_agreement(info, exported, settings.eval_limit)
                 agree_file.write_text(json.dumps(agreement, indent=2) + "\n")
                 agree_file.with_suffix(".md").write_text(markdown_table(agreement) + "\n")
         say("benchmarking all variants")
-        bench_rep = bench.run(source, names, settings.bench, status=say, progress=progress, artifacts=built)
-        from qtool.bench import report as bench_report
-
+        bench_rep = bench.run(info, names, settings.bench, status=say, progress=progress, artifacts=built)
         bench_report.write(bench_rep, out / "bench", force=True)
     eval_data = json.loads(eval_file.read_text()) if eval_file.exists() else None
     bench_data = json.loads(bench_file.read_text())

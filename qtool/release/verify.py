@@ -7,12 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from qtool import artifacts as registry
 from qtool.errors import QtoolError
 from qtool.fingerprint import sha256_file
 from qtool.release.bundle import CHECKSUMS, MANIFEST
-
-SMOKE = {consumer: Path(__file__).with_name(f"smoke_{consumer.replace('.', '')}.py")
-         for consumer in ("transformers", "llama.cpp", "onnxruntime")}
 
 
 def check_files(root: Path) -> dict:
@@ -48,14 +46,15 @@ def check_files(root: Path) -> dict:
     return manifest
 
 
-def smoke(root: Path, name: str, kind: str) -> dict:
-    if kind not in SMOKE:
-        raise QtoolError(f"variant {name} names unknown consumer {kind!r}", "re-run `qtool release`")
-    proc = subprocess.run([sys.executable, str(SMOKE[kind]), str(Path(root) / name)], capture_output=True,
-                          text=True, timeout=1800)
+def smoke(root: Path, name: str, consumer: str) -> dict:
+    kind = registry.kind_for_consumer(consumer)
+    if kind is None:
+        raise QtoolError(f"variant {name} names unknown consumer {consumer!r}", "re-run `qtool release`")
+    proc = subprocess.run([sys.executable, str(registry.SMOKE_DIR / kind.smoke), str(Path(root) / name)],
+                          capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise QtoolError(f"variant {name} does not load with {kind}: {last}", "re-run `qtool release`")
+        raise QtoolError(f"variant {name} does not load with {consumer}: {last}", "re-run `qtool release`")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     if not result.get("finite"):
         raise QtoolError(f"variant {name} produces non-finite logits", "re-run `qtool release`")

@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 from qtool.errors import QtoolError
-from qtool.export import onnx_io as io
+from qtool.runtime import onnx_io as io
 
 Grid = tuple[int, int, int]   # (frames / temporal_patch_size, rows, columns) in patches
 

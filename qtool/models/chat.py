@@ -1,0 +1,33 @@
+"""How one calibration record becomes chat messages (Qwen's own recipe).
+
+Qwen calibrated its Qwen2-VL releases on image+caption conversations: the user
+shows an image and asks for a description, the assistant answers with the
+caption. A record with ``messages`` keeps its own turns; its image goes in
+front of the first user turn.
+"""
+
+from __future__ import annotations
+
+DESCRIBE = "Describe this image."
+
+
+def qwen_chat(text: str, messages: list[dict] | None = None) -> list[dict]:
+    if not messages:
+        return [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": DESCRIBE}]},
+            {"role": "assistant", "content": [{"type": "text", "text": text}]},
+        ]
+    out, placed = [], False
+    for m in messages:
+        content = [{"type": "text", "text": m["content"]}]
+        if m["role"] == "user" and not placed:
+            content.insert(0, {"type": "image"})
+            placed = True
+        out.append({"role": m["role"], "content": content})
+    return out
+
+
+def user_turn(image, text: str) -> dict:
+    """One user message: the image (if any) before the text, as Qwen-VL's chat template expects."""
+    content = ([{"type": "image"}] if image is not None else []) + [{"type": "text", "text": text}]
+    return {"role": "user", "content": content}
