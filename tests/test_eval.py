@@ -71,3 +71,15 @@ def test_duplicate_ids_rejected(tmp_path):
     proc = run_qtool("eval", "qwen2-vl-tiny", "--profiles", "bf16", "--dataset", _dataset(tmp_path, [line, line]),
                      "--out", tmp_path / "o")
     assert_one_line_error(proc, "duplicate id")
+
+
+def test_an_exported_profile_is_evaluated_through_its_own_consumer(tmp_path):
+    """ONNX Runtime answers for the vision tower: accuracy and agreement with bf16's answers, no logits."""
+    proc = run_qtool("--json", "eval", "qwen2-vl-tiny", "--profiles", "bf16,onnx-vision-fp32", "--limit", "20",
+                     "--out", tmp_path / "res")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ref, onnx = json.loads(proc.stdout)["rows"]
+    assert (ref["consumer"], onnx["consumer"]) == ("transformers", "onnxruntime")
+    assert onnx["accuracy"]["overall"]["n"] == 20 and onnx["same_answers"] >= 0.9
+    assert onnx["kl_answer"] is None and ref["kl_answer"]["mean"] == 0
+    assert "| onnx-vision-fp32 |" in (tmp_path / "res" / "table.md").read_text()

@@ -81,3 +81,16 @@ def test_profile_loader_fuzz_only_raises_qtool_error(data):
         assert "\n" not in str(exc)
     else:
         assert profiles.from_record(profiles.to_record(p)) == p
+
+
+def test_every_shipped_profile_has_exactly_one_artifact_kind():
+    from qtool import artifacts
+
+    for name in profiles.available():
+        p = profiles.load_profile(name)
+        owners = [k.name for k in artifacts.KINDS if isinstance(p, k.profile_types)]
+        assert len(owners) == 1, (name, owners)
+    for kind in artifacts.KINDS:
+        assert (artifacts.SMOKE_DIR / kind.smoke).is_file() if kind.releasable else kind.build is None, kind.name
+        assert kind.releasable == (kind.card is not None), kind.name
+    assert artifacts.kind_of(profiles.load_profile("gguf-q4_k_m")).bench_devices == ("cpu",)

@@ -7,37 +7,46 @@ interrupted; 1 only for an unexpected internal failure.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import warnings
 
 import click
 
 from qtool import __version__
+from qtool.cli import ask, bench, calib, export, models, plan, quantize, release
+from qtool.cli import eval as eval_
 from qtool.errors import Interrupted, QtoolError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="qtool")
 @click.option("json_", "--json", is_flag=True, help="Machine-readable JSON on stdout.")
+@click.option("--verbose", is_flag=True, help="Also show third-party libraries' logs, warnings and progress bars.")
 @click.pass_context
-def cli(ctx: click.Context, json_: bool) -> None:
+def cli(ctx: click.Context, json_: bool, verbose: bool) -> None:
     """Quantize, export, benchmark and release Qwen-VL-family models."""
     ctx.obj = {"json": json_}
+    if not verbose:
+        quiet_libraries()
 
 
-def _register() -> None:
-    from qtool.cli import ask, bench, calib, eval, export, models, plan, quantize, release
+def quiet_libraries() -> None:
+    """qtool prints its own progress and results; the libraries under it (transformers, torch.onnx, onnxscript,
+    gguf, GPTQModel) log INFO lines, warnings and load bars of their own. Set before any of them is imported,
+    and inherited by the worker processes commands start."""
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    for var in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE", "TRANSFORMERS_NO_ADVISORY_WARNINGS"):
+        os.environ.setdefault(var, "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    os.environ.setdefault("TORCH_LOGS", "-all")
 
-    for module in (models, calib, quantize, bench, plan, eval, export, release, ask):
-        for command in module.command if isinstance(module.command, tuple) else (module.command,):
-            cli.add_command(command)
 
-
-_register()
-
-# The CLI owns its stderr: keep library chatter that is not ours off it (torch warns when torchao,
-# pulled in by gptqmodel, registers its enums; transformers logs load details).
-for _noisy in ("torch.utils._pytree", "transformers", "gptqmodel"):
-    logging.getLogger(_noisy).setLevel(logging.ERROR)
+for _module in (models, calib, quantize, bench, plan, eval_, export, release, ask):
+    for _command in _module.command if isinstance(_module.command, tuple) else (_module.command,):
+        cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,6 +11,7 @@ from qtool.bench import report as bench_report
 from qtool.cli.output import emit, status
 from qtool.cli.progress import layer_progress
 from qtool.errors import ProfilesFailed
+from qtool.outputs import check_target
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -47,7 +48,6 @@ def command(model, profile_names, engine, image_tokens, gen, repeats, device, th
     settings = bench.BenchSettings(image_tokens=image_tokens, gen=_ints(gen), repeats=repeats, device=device,
                                    threads=threads, calib=calib, samples=samples)
     out = out or Path("benchmarks/results") / f"{Path(model).name}-{device}"
-    from qtool.outputs import check_target
 
     check_target(out, force)
     with layer_progress("quantize (for bench)") as progress:

@@ -7,8 +7,11 @@ from pathlib import Path
 import click
 
 from qtool import paths
+from qtool.calibration.inspect import inspect_set
+from qtool.calibration.records import check_set
 from qtool.cli.output import emit
 from qtool.errors import QtoolError
+from qtool.models.checkpoint import resolve_model
 
 
 @click.group("calib")
@@ -20,7 +23,6 @@ def command():
 @click.argument("path", type=click.Path(path_type=Path), required=False)
 def validate(path):
     """List every problem in the set at PATH (default: the shipped set); exit 2 if there is any."""
-    from qtool.calibration.records import check_set
 
     calib = check_set(path or paths.CALIB_DATA)
     for problem in calib.problems:
@@ -38,8 +40,6 @@ def validate(path):
 def inspect(path, model):
     """Counts, image sizes and visual tokens per sample of the set at PATH (default: the shipped set) for
     MODEL's processor."""
-    from qtool.calibration.inspect import inspect_set
-    from qtool.models.checkpoint import resolve_model
 
     report = inspect_set(path or paths.CALIB_DATA, resolve_model(model) if model else None)
     fields = ("path", "records", "sha256", "pixel_limits", "visual_tokens", "image_width", "image_height",

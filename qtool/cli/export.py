@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from qtool.cli.output import emit, status
+from qtool.export.gguf_export import export_gguf
+from qtool.export.onnx_vision import export_onnx
 from qtool.runtime import onnx_io
 
 
@@ -42,7 +44,6 @@ def onnx_command(model: str, out: Path, precisions: tuple[str, ...], opset: int,
     Example:
       qtool export onnx qwen2-vl-tiny --out out/tiny-onnx --precision fp32,fp16,int8,int4
     """
-    from qtool.export.onnx_vision import export_onnx
 
     result = export_onnx(model, out, precisions=precisions, opset=opset, force=force,
                          progress=lambda msg: status.print(f"[dim]{msg}[/dim]"))
@@ -74,7 +75,6 @@ def gguf_command(model: str, out: Path, quants: tuple[str, ...], mmproj: str, th
     Example:
       qtool export gguf qwen2-vl-tiny --out out/tiny-gguf --quant f16,q8_0,q4_k_m
     """
-    from qtool.export.gguf_export import export_gguf
 
     result = export_gguf(model, out, quants=quants, mmproj=mmproj, threads=threads, force=force,
                          progress=lambda msg: status.print(f"[dim]{msg}[/dim]"))

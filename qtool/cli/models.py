@@ -7,10 +7,12 @@ from pathlib import Path
 import click
 
 from qtool.cli.output import emit, status, wants_json
+from qtool.models.checkpoint import list_models
+from qtool.models.random_build import build_random
+from qtool.models.shapes import get_shape
 
 
 def _known_shape(ctx, param, name):
-    from qtool.models.shapes import get_shape
 
     get_shape(name)  # raises QtoolError (one line, exit 2) before other options are checked
     return name
@@ -28,7 +30,6 @@ def command(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from qtool.models.checkpoint import list_models
 
     report = list_models()
     if wants_json():
@@ -58,9 +59,13 @@ def build_random_command(name: str, out: Path, seed: int, shard_mib: int, force:
     Example:
       qtool models build-random qwen2-vl-7b --out out/qwen2-vl-7b-random
     """
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from qtool.models.random_build import build_random
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
                    TimeRemainingColumn(), console=status)
