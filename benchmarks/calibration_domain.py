@@ -1,11 +1,11 @@
 """Does the calibration set's domain matter? GPTQ / AWQ vs round-to-nearest on the tiny model.
 
-qtool's default calib_data/ (photos, charts, documents, signs, 224-px free-form shape scenes) is far
+qtool's default calibration set (qtool/calibration/default_set/) (photos, charts, documents, signs, 224-px free-form shape scenes) is far
 from the only inputs qwen2-vl-tiny ever sees (112-px grid scenes with short questions). GPTQ fits
 each layer to the Hessian of its calibration activations and AWQ scales channels by calibration
 activation magnitudes; fitted to the wrong inputs, both can do worse than plain rounding (as they did
 on the earlier, 68.6% weights of the tiny model). This
-script quantizes the tiny model with each calibration-using profile twice, once on calib_data/ and
+script quantizes the tiny model with each calibration-using profile twice, once on the default set and
 once on an in-domain set (scenes of the tiny task generator's own ``calib`` split, disjoint from
 training and held-out, each record a multi-turn chat with one question of every type), plus RTN
 and GPTQ with damp 0.01, and evaluates all of them with ``qtool eval`` on the same held-out questions.

@@ -75,13 +75,11 @@ def profile_decode(spec: dict) -> dict:
 
 
 def run_profile(model: Path, name: str, args) -> dict:
-    from qtool.bench.artifacts import artifact_for
+    from qtool import artifacts, profiles
+    from qtool.models.checkpoint import checkpoint_of
 
-    from qtool import profiles
-    from qtool.models.checkpoint import resolve_model
-
-    profile = profiles.load_profile(name)
-    path = artifact_for(resolve_model(model), profile, samples=args.samples)
+    profile = artifacts.with_samples(profiles.load_profile(name), args.samples)
+    path = artifacts.artifact_for(checkpoint_of(model), profile)
     spec = {"path": str(path), "profile": name, "dtype": getattr(profile, "dtype", "bfloat16"),
             "image_tokens": args.image_tokens, "gen": args.gen}
     with tempfile.TemporaryDirectory(prefix="qtool-decode-profile-") as tmp:

@@ -109,7 +109,10 @@ def run(model: str, limit: int | None, threads: int, repeats: int, keep: Path | 
     import torch
     from transformers import AutoConfig
 
-    from qtool.export import onnx_e2e as e2e
+    from qtool import infer
+    from qtool.calibration.images import load_image
+    from qtool.eval.agreement import agreement
+    from qtool.eval.dataset import HELDOUT, load_vqa
     from qtool.export.onnx_vision import export_onnx
     from qtool.export.vision_tower import load_vision_tower
     from qtool.models.checkpoint import resolve_model
@@ -126,16 +129,18 @@ def run(model: str, limit: int | None, threads: int, repeats: int, keep: Path | 
         export_s = round(time.perf_counter() - start, 1)
         path = resolve_model(model)
         visual = load_vision_tower(path, AutoConfig.from_pretrained(path))
-        lm, processor = e2e.load_model(path)
-        questions = e2e.load_questions(limit=limit)
+        lm, processor = infer.load_model(path, "float32")
+        questions = load_vqa(HELDOUT, limit)
+        images = {p: load_image(p) for p in dict.fromkeys(q.image for q in questions)}
+        asked = ([images[q.image] for q in questions], [q.question for q in questions])
         start = time.perf_counter()
-        reference = e2e.answers_torch(lm, processor, questions)
+        reference = infer.answer(lm, processor, *asked)
         torch_s = round(time.perf_counter() - start, 1)
         rows = {}
         for p in precisions:
             start = time.perf_counter()
-            answers = e2e.answers_onnx(lm, processor, VisionEncoder(folder, p, threads=threads), questions)
-            agree = e2e.agreement(questions, reference, answers)
+            answers = infer.answer(lm, processor, *asked, encoder=VisionEncoder(folder, p, threads=threads))
+            agree = agreement(questions, reference, answers)
             rows[p] = {"file": io.PRECISIONS[p], "bytes": result.sizes[p],
                        "validation_worst": result.validation["worst"][p], **agree.to_dict(),
                        "answer_s": round(time.perf_counter() - start, 1)}

@@ -24,7 +24,7 @@ TOLERANCE = 0.10
 
 
 def compare(results: Path, model: str) -> list[dict]:
-    from qtool import profiles
+    from qtool import artifacts, profiles
     from qtool.bench.plan import model_config, plan
 
     data = json.loads((results / "bench.json").read_text())
@@ -32,7 +32,7 @@ def compare(results: Path, model: str) -> list[dict]:
     rows = []
     for record in data["records"]:
         profile = profiles.load_profile(record["profile"])
-        if isinstance(profile, profiles.EXPORTED):
+        if artifacts.kind_of(profile).name in ("gguf", "onnx-vision"):   # plan models torch loads only
             continue
         for length in record["lengths"]:
             context = record["input_tokens"] + length["gen"]
