@@ -1,6 +1,6 @@
 """Does the calibration set's domain matter? GPTQ / AWQ vs round-to-nearest on the tiny model.
 
-qtool's default calibration set (qtool/calibration/default_set/) (photos, charts, documents, signs, 224-px free-form shape scenes) is far
+qtool's default calibration set (photos, charts, documents, signs, 224-px free-form shape scenes) is far
 from the only inputs qwen2-vl-tiny ever sees (112-px grid scenes with short questions). GPTQ fits
 each layer to the Hessian of its calibration activations and AWQ scales channels by calibration
 activation magnitudes; fitted to the wrong inputs, both can do worse than plain rounding (as they did

@@ -149,7 +149,7 @@ def run(model: str, limit: int | None, threads: int, repeats: int, keep: Path | 
             rows[p]["heldout_images"] = errors[p]
         lat = latency(visual, folder, precisions, threads, repeats)
     return {"model": model, "model_type": result.model_type, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": info, "questions": len(questions), "question_set": str(e2e.HELDOUT / "questions.jsonl"),
+            "machine": info, "questions": len(questions), "question_set": str(HELDOUT),
             "export_s": export_s, "torch_answer_s": torch_s, "validation_cases": result.validation["cases"],
             "precisions": rows, "latency": lat}
 
