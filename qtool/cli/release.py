@@ -17,7 +17,7 @@ from qtool.release.verify import verify
 @click.argument("model")
 @click.option("--profiles", "profile_names", default="gptq-int4,gptq-int8,awq-int4", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Release folder (updated in place).")
-@click.option("--calib", type=click.Path(path_type=Path), help="Calibration set (default calib_data/).")
+@click.option("--calib", type=click.Path(path_type=Path), help="Calibration set (default: the shipped set).")
 @click.option("--samples", type=int, help="Calibration samples.")
 @click.option("--eval-limit", type=int, default=500, show_default=True, help="Questions evaluated for the cards.")
 @click.option("--bench-gen", default="64", show_default=True, help="Generation lengths benchmarked for the cards.")
