@@ -70,7 +70,7 @@ def test_artifact_layout_and_manifest(artifacts, profile):
     assert "offload_to_disk_path" not in json.dumps(qc)
     if profile == "awq-int4":
         assert (qc["quant_method"], qc["version"], qc["zero_point"]) == ("awq", "gemm", True)
-        assert qc["modules_to_not_convert"] == ["model.visual", "lm_head"]
+        assert qc["modules_to_not_convert"] == ["model.visual", "visual", "lm_head"]  # transformers, vLLM
     else:
         assert (qc["quant_method"], qc["desc_act"], qc["sym"]) == ("gptq", False, True)
     # the engine sets do_sample=true; the artifact keeps the source's generation config
