@@ -32,7 +32,8 @@ def profile_decode(spec: dict) -> dict:
     import torch
     from transformers import LogitsProcessor, LogitsProcessorList
 
-    from qtool.bench.worker import DTYPES, linear_kernel, load_model, prompt_inputs
+    from qtool.bench.worker import DTYPES, load_model, prompt_inputs
+    from qtool.kernels import kernel_name
 
     model, processor = load_model(spec, DTYPES[spec["dtype"]], "cpu")
     enc, _ = prompt_inputs(processor, spec["image_tokens"], "cpu")
@@ -64,7 +65,7 @@ def profile_decode(spec: dict) -> dict:
     ops = sorted(profiler.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     steps = spec["gen"] - 1
     return {
-        "profile": spec["profile"], "kernel": linear_kernel(model), "threads": torch.get_num_threads(),
+        "profile": spec["profile"], "kernel": kernel_name(model), "threads": torch.get_num_threads(),
         "decode_steps": steps, "decode_ms_per_token": round(1000 * decode_s / steps, 2),
         # the rest is Python: generate's loop, module calls, the profiler itself
         "ops_share": round(sum(e.self_cpu_time_total for e in ops) / 1e6 / decode_s, 4),

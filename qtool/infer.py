@@ -7,6 +7,7 @@ and ``image_grid_thw``, so the vision tower is the only difference between the t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from qtool import paths
+from qtool import kernels, paths
 from qtool.capture import engine_scratch
 from qtool.models.chat import user_turn
 
@@ -39,15 +40,17 @@ def answer_mask(ids: torch.Tensor, prefix: list[int], end: int) -> torch.Tensor:
 
 
 def load_model(path, dtype: str = "bfloat16"):
-    """A model folder (float or GPTQ/AWQ) and its processor, loaded by stock transformers.
+    """A model folder (float or GPTQ/AWQ) and its processor, loaded by stock transformers on the CPU with the
+    kernel ``qtool.kernels`` chooses.
 
     GPTQModel prints and writes ``./logs`` while loading quantized kernels: that happens in a scratch folder.
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     path = Path(path).absolute()  # before engine_scratch changes the working directory
+    kernel = kernels.load_kwargs(json.loads((path / "config.json").read_text()).get("quantization_config"), "cpu")
     with engine_scratch(paths.cache().absolute() / "engine-runs" / "load"):
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, dtype))
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, dtype), **kernel)
     return model.eval(), AutoProcessor.from_pretrained(path)
 
 
@@ -96,6 +99,10 @@ class TorchModel:
     model: object
     processor: object
     encoder: object = None     # an ONNX Runtime VisionEncoder in place of the torch vision tower
+
+    @property
+    def kernel(self) -> str:
+        return kernels.kernel_name(self.model) + (" + ORT vision" if self.encoder is not None else "")
 
     def answer(self, images: Sequence[Image.Image], questions: Sequence[str], batch_size: int = 32) -> list[str]:
         return answer(self.model, self.processor, images, questions, batch_size=batch_size, encoder=self.encoder)

@@ -161,3 +161,33 @@ def test_group_size_must_divide_in_features(tmp_path):
     proc = run_qtool("quantize", model, "--profile", "gptq-int4", "--group-size", "256", "--out", tmp_path / "o")
     assert_one_line_error(proc, "group_size 256 does not divide in-features 640", "mlp.down_proj")
     assert not (tmp_path / "o").exists()
+
+
+def test_int8_runs_the_chosen_cpu_kernel_and_agrees_with_the_exact_one(artifacts, tmp_path, monkeypatch):
+    """qtool loads GPTQ-Int8 with TorchInt8Linear (qtool.kernels); GPTQModel's own choice dequantizes exactly.
+    The re-quantized kernel must give the same greedy answers and near logits; CUDA loads are left alone."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from qtool import infer, kernels
+    from qtool.calibration.images import load_image
+    from qtool.eval.dataset import HELDOUT, load_vqa
+
+    path, _ = artifacts["gptq-int8"]
+    qc = json.loads((path / "config.json").read_text())["quantization_config"]
+    assert kernels.load_kwargs(qc, "cuda") == {} and kernels.backend_for(dict(qc, bits=4), "cpu") is None
+    fast, processor = infer.load_model(path)
+    monkeypatch.chdir(tmp_path)   # GPTQModel writes ./logs while loading
+    exact = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.bfloat16).eval()
+    assert (kernels.kernel_name(fast), kernels.kernel_name(exact)) == ("TorchInt8Linear", "TorchLinear")
+    items = load_vqa(HELDOUT, 40)
+    images, questions = [load_image(it.image) for it in items], [it.question for it in items]
+    same = sum(a == b for a, b in zip(infer.answer(fast, processor, images, questions),
+                                      infer.answer(exact, processor, images, questions)))
+    assert same >= 38, same
+    enc = processor(text=[processor.apply_chat_template([infer.user_turn(images[0], questions[0])], tokenize=False,
+                                                        add_generation_prompt=True)],
+                    images=images[:1], return_tensors="pt")
+    with torch.inference_mode():
+        a, b = fast(**enc).logits.float(), exact(**enc).logits.float()
+    assert 0 < float((a - b).norm() / b.norm()) < 0.05

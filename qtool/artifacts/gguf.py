@@ -21,6 +21,7 @@ def build(source, profile, out: Path, _options: BuildOptions) -> None:
 class LlamaCppModel:
     def __init__(self, path: Path, profile):
         self.model = GGUFModel(*gguf_files(path, profile.quant), n_ctx=1024)
+        self.kernel = f"llama.cpp {profile.quant}"
 
     def answer(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
         return [self.model.answer(image, question) for image, question in zip(images, questions)]

@@ -24,6 +24,8 @@ class BuildOptions:
 class Consumer:
     """A loaded artifact that answers image questions greedily (``qtool.infer.TorchModel`` and the like)."""
 
+    kernel: str    # what runs the decoder's linears, as tables show it
+
     def answer(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
         raise NotImplementedError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qtool import infer, profiles
+from qtool import infer, kernels, profiles
 from qtool.artifacts.kind import ArtifactKind, BuildOptions, Card
 from qtool.quantization import quantize
 from qtool.quantization.engine import needs_calibration
@@ -32,7 +32,14 @@ def intro(data: dict, base_model: str) -> str:
 
 def usage(name: str, manifest: dict) -> str:
     vllm_q = "awq" if manifest["profile"]["_type"] == "AWQProfile" else "gptq"
+    qc = manifest.get("quantization_config") or {}
+    backend = kernels.backend_for(qc, "cpu")
+    cpu = "" if backend is None else (
+        f"\nOn a CPU, pass `quantization_config={'AwqConfig' if vllm_q == 'awq' else 'GPTQConfig'}"
+        f"(bits={qc['bits']}, backend=\"{backend}\")` to `from_pretrained` for the fastest CPU kernel "
+        "(`qtool.kernels`; GPTQModel's default for this format is slower); leave it out on a GPU.\n")
     return f"""### transformers (CPU or GPU; GPTQ/AWQ kernels come from `gptqmodel`, loaded through `optimum`)
+{cpu}
 ```python
 from transformers import AutoModelForImageTextToText, AutoProcessor
 model = AutoModelForImageTextToText.from_pretrained("{name}", device_map="auto")

@@ -5,13 +5,28 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, LogitsProcessorList
+from transformers import (
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    LogitsProcessor,
+    LogitsProcessorList,
+)
 
-from qtool.bench.measure import PROMPT, add_bounds, cpu_bandwidth_gbs, image_for, peak_rss_mb, serve, summarize
+from qtool import kernels
+from qtool.bench.measure import (
+    PROMPT,
+    add_bounds,
+    cpu_bandwidth_gbs,
+    image_for,
+    peak_rss_mb,
+    serve,
+    summarize,
+)
 from qtool.runtime.onnx_io import graph_bytes
 from qtool.runtime.vision import VisionEncoder
 
@@ -51,11 +66,6 @@ def bandwidth_gbs(device: str, nbytes: int = 512 * 2**20) -> float:
         best = min(best, time.perf_counter() - t)
     del src, dst
     return 2 * nbytes / best / 1e9
-
-
-def linear_kernel(model) -> str:
-    layer = model.model.language_model.layers[0].self_attn.q_proj
-    return type(layer).__name__
 
 
 def decoder_bytes(model) -> int:
@@ -98,8 +108,10 @@ class _ONNXVision:
 
 
 def load_model(spec: dict, dtype: torch.dtype, device: str):
-    """The checkpoint; with an ONNX vision tower, its torch blocks are never loaded (depth 0)."""
-    kwargs = {}
+    """The checkpoint with the kernel ``qtool.kernels`` chooses for ``device``; with an ONNX vision tower, its
+    torch blocks are never loaded (depth 0)."""
+    config_file = json.loads((Path(spec["path"]) / "config.json").read_text())
+    kwargs = kernels.load_kwargs(config_file.get("quantization_config"), device)
     if spec.get("onnx"):
         from transformers import AutoConfig
 
@@ -173,7 +185,7 @@ def run(spec: dict) -> dict:
         "weights_in_memory_bytes": sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
         + (onnx.bytes if onnx else 0),
         "decoder_read_bytes_per_token": weights, "bandwidth_gbs": bandwidth,
-        "kernel": linear_kernel(model) + (f" + ORT {spec['precision']} vision" if onnx else ""), "input_tokens": n_input, "image_tokens": spec["image_tokens"],
+        "kernel": kernels.kernel_name(model) + (f" + ORT {spec['precision']} vision" if onnx else ""), "input_tokens": n_input, "image_tokens": spec["image_tokens"],
         "baseline_rss_mb": baseline_mb, "lengths": lengths,
     }
 

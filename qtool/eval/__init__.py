@@ -13,7 +13,13 @@ from qtool import machine, profiles
 from qtool.calibration.images import load_image
 from qtool.errors import QtoolError
 from qtool.eval import fidelity
-from qtool.eval.dataset import VQAItem, default_captions, default_dataset, load_captions, load_vqa
+from qtool.eval.dataset import (
+    VQAItem,
+    default_captions,
+    default_dataset,
+    load_captions,
+    load_vqa,
+)
 from qtool.eval.forced import forced_logp
 from qtool.models.checkpoint import CheckpointInfo, checkpoint_of
 
@@ -84,7 +90,7 @@ def run(model: str | Path | CheckpointInfo, profile_names: list[str], *, dataset
         ref_accuracy = ref_accuracy if ref_accuracy is not None else acc["overall"]["accuracy"]
         row = {"profile": profile.name, "artifact": str(path), "reference": ref_profile.name, "accuracy": acc,
                "recovery": acc["overall"]["accuracy"] / ref_accuracy if ref_accuracy else None,
-               "consumer": kind.consumer,
+               "consumer": kind.consumer, "kernel": test.kernel,
                "same_answers": sum(a == b for a, b in zip(answers, ref_answers)) / max(len(answers), 1)}
         if kind.teacher_forced:
             say(f"{profile.name}: teacher-forced fidelity against {ref_profile.name}")

@@ -17,7 +17,9 @@ def rows(report: EvalReport) -> list[dict]:
     out = []
     for r in report.rows:
         acc = r["accuracy"]
-        row = {"precision": r["profile"], "accuracy %": f"{_pct(acc['overall']['accuracy'])} ± {_pct(acc['overall']['se'])}"}
+        overall = acc["overall"]
+        row = {"precision": r["profile"], "kernel": r.get("kernel", ""),
+               "accuracy %": f"{_pct(overall['accuracy'])} ± {_pct(overall['se'])}"}
         row.update({f"{k} %": _pct(v["accuracy"]) for k, v in acc.items() if k != "overall"})
         row["recovery %"] = _pct(r["recovery"])
         if r.get("kl_answer") is None:   # a consumer without torch logits (llama.cpp, ONNX vision): answers only

@@ -123,8 +123,9 @@ def quantize(src: Path, dst: Path, quant: str, threads: int | None, log: Path) -
     params.nthread = threads or os.cpu_count() or 1
     with engine_output_to(log):
         rc = lc.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
-    if rc != 0:
-        raise QtoolError(f"llama.cpp failed to quantize to {quant} (code {rc})", f"see {log.name} in the output")
+    if rc != 0:   # the input is a GGUF this exporter just wrote: a failure here is not the user's input
+        tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
+        raise RuntimeError(f"llama.cpp failed to quantize to {quant} (code {rc}); the end of its log:\n{tail}")
 
 
 def tokenizer_check(gguf_file: Path, model_path: Path, texts: Sequence[str] | None = None) -> dict:

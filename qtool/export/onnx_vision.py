@@ -28,7 +28,12 @@ from torch import nn
 from qtool import fingerprint
 from qtool.errors import QtoolError
 from qtool.export import onnx_quant, onnx_validate
-from qtool.export.vision_tower import grid_for, image_processor_settings, load_vision_tower, reference_inputs
+from qtool.export.vision_tower import (
+    grid_for,
+    image_processor_settings,
+    load_vision_tower,
+    reference_inputs,
+)
 from qtool.models.checkpoint import CheckpointInfo, float_checkpoint
 from qtool.outputs import check_target, staged_dir
 from qtool.runtime import onnx_io as io
@@ -65,7 +70,9 @@ def _block_bias(ids):
 
 
 def _attention(attn: nn.Module, x, cos, sin, bias):
-    from transformers.models.qwen2_vl.modeling_qwen2_vl import apply_rotary_pos_emb_vision
+    from transformers.models.qwen2_vl.modeling_qwen2_vl import (
+        apply_rotary_pos_emb_vision,
+    )
 
     n = x.shape[0]
     q, k, v = attn.qkv(x).reshape(n, 3, attn.num_heads, -1).permute(1, 0, 2, 3).unbind(0)

@@ -21,7 +21,11 @@ VISUAL_PREFIXES = ("model.visual.", "visual.")   # transformers 5 layout, hub la
 
 def reference_inputs(visual: nn.Module, grid_thw: torch.Tensor, windowed: bool) -> dict[str, torch.Tensor]:
     """The graph's auxiliary inputs for ``grid_thw``, computed by transformers' own helpers."""
-    from transformers.vision_utils import get_vision_cu_seqlens, get_vision_position_ids, get_vision_window_index
+    from transformers.vision_utils import (
+        get_vision_cu_seqlens,
+        get_vision_position_ids,
+        get_vision_window_index,
+    )
 
     merge = visual.spatial_merge_size
     positions = get_vision_position_ids(grid_thw, merge)
@@ -74,9 +78,13 @@ def load_vision_tower(path: Path, config, files: Sequence[Path] | None = None) -
 
 def _vision_class(model_type: str):
     if model_type == "qwen2_5_vl":
-        from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VisionTransformerPretrainedModel
+        from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
+            Qwen2_5_VisionTransformerPretrainedModel,
+        )
         return Qwen2_5_VisionTransformerPretrainedModel
-    from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VisionTransformerPretrainedModel
+    from transformers.models.qwen2_vl.modeling_qwen2_vl import (
+        Qwen2VisionTransformerPretrainedModel,
+    )
     return Qwen2VisionTransformerPretrainedModel
 
 

@@ -12,7 +12,13 @@ from pathlib import Path
 from qtool.errors import QtoolError
 from qtool.fingerprint import sha256_files
 from qtool.models import ADAPTERS, ArchAdapter
-from qtool.models.shapes import SHAPES, checkpoint_tensors, config_for, model_tensors, param_count
+from qtool.models.shapes import (
+    SHAPES,
+    checkpoint_tensors,
+    config_for,
+    model_tensors,
+    param_count,
+)
 from qtool.paths import ASSETS
 
 BUNDLED = ("qwen2-vl-tiny",)
@@ -247,7 +253,7 @@ def _hf_config(path: Path, adapter: ArchAdapter):
 
     try:
         return AutoConfig.from_pretrained(path)
-    except Exception as exc:  # transformers raises many types for a bad config; all mean the same here
+    except (ValueError, TypeError, KeyError, OSError) as exc:  # what transformers raises for a bad config
         raise QtoolError(f"config.json does not describe a valid {adapter.model_type} model "
                          f"({str(exc).splitlines()[0]})", "fix config.json or re-export the checkpoint") from None
 

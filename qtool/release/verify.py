@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from qtool import artifacts as registry
+from qtool import kernels
 from qtool.errors import QtoolError
 from qtool.fingerprint import sha256_file
 from qtool.release.bundle import CHECKSUMS, MANIFEST
@@ -50,8 +52,15 @@ def smoke(root: Path, name: str, consumer: str) -> dict:
     kind = registry.kind_for_consumer(consumer)
     if kind is None:
         raise QtoolError(f"variant {name} names unknown consumer {consumer!r}", "re-run `qtool release`")
-    proc = subprocess.run([sys.executable, str(registry.SMOKE_DIR / kind.smoke), str(Path(root) / name)],
+    folder = Path(root) / name
+    config = folder / "config.json"
+    qc = json.loads(config.read_text()).get("quantization_config") if config.is_file() else None
+    backend = kernels.backend_for(qc, "cpu") or ""
+    proc = subprocess.run([sys.executable, str(registry.SMOKE_DIR / kind.smoke), str(folder), backend],
                           capture_output=True, text=True, timeout=1800)
+    if proc.returncode < 0:   # killed by a signal: the consumer crashed, which is not the release's fault
+        raise RuntimeError(f"{kind.smoke} crashed on {name} ({signal.Signals(-proc.returncode).name}):\n"
+                           f"{proc.stderr[-2000:]}")
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise QtoolError(f"variant {name} does not load with {consumer}: {last}", "re-run `qtool release`")

@@ -1,0 +1,43 @@
+"""Which kernel runs a GPTQ / AWQ checkpoint: a decision per format, bits and device, with its record.
+
+GPTQModel picks a kernel per layer when transformers loads a quantized checkpoint. On CPU its pick for 8-bit
+GPTQ dequantizes the whole weight on every call (TorchLinear: 0.05x bf16 decode on the 2B shape), although a
+faster kernel ships in the same package and is used only when asked for. qtool asks through the
+``backend`` loading attribute of transformers' ``GPTQConfig`` / ``AwqConfig``, which overrides nothing else
+in the checkpoint's own config. The choice stays out of the artifact: the same files load on CUDA, where
+these CPU kernels do not exist. Record: benchmarks/results/kernels-cpu/ (``benchmarks/kernels.py``).
+"""
+
+from __future__ import annotations
+
+# (quant_method, bits, device) -> GPTQModel backend. Absent: GPTQModel's own choice, which was the fastest
+# measured (4-bit GPTQ and AWQ on an AVX512-BF16 CPU: its AVX512 kernels, 3.4x / 3.0x bf16 per decoded token).
+CHOSEN = {
+    # TorchInt8Linear (int8 per-channel re-quantization, aten int8 matmul): 1.5x bf16 per decoded token where
+    # GPTQModel's own TorchLinear is at 0.07x; 64-token prefill 0.2x bf16 (TorchLinear 0.11x).
+    ("gptq", 8, "cpu"): "torch_int8",
+}
+
+
+def backend_for(quantization_config: dict | None, device: str) -> str | None:
+    """The backend qtool loads this checkpoint with on ``device``, or None for GPTQModel's own choice."""
+    if not quantization_config:
+        return None
+    key = (quantization_config.get("quant_method"), quantization_config.get("bits"), device)
+    return CHOSEN.get(key)
+
+
+def load_kwargs(quantization_config: dict | None, device: str) -> dict:
+    """Extra ``from_pretrained`` arguments that select the chosen kernel (none for float checkpoints)."""
+    backend = backend_for(quantization_config, device)
+    if backend is None:
+        return {}
+    from transformers import AwqConfig, GPTQConfig
+
+    cls = AwqConfig if quantization_config["quant_method"] == "awq" else GPTQConfig
+    return {"quantization_config": cls(bits=quantization_config["bits"], backend=backend)}
+
+
+def kernel_name(model) -> str:
+    """The class that runs the first decoder linear (what every table shows as 'kernel')."""
+    return type(model.model.language_model.layers[0].self_attn.q_proj).__name__
