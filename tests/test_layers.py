@@ -16,7 +16,7 @@ LAYERS = [
     {"infer", "quantization", "export"},
     {"artifacts"},                               # the registry of artifact kinds
     {"eval", "bench"},
-    {"ask", "release"},
+    {"ask", "release", "serve"},
     {"cli", "__main__"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -123,3 +123,27 @@ def test_cpu_runtime_term_is_measured_on_a_one_layer_probe():
                                                          abs=4096)
     assert probe["peak_mib"] > probe["weights_mib"] + 200   # interpreter, torch, transformers
     assert qplan.runtime_bytes("cpu", "bf16") > 200 * 2**20 and qplan.runtime_bytes("cuda", "bf16") == 0
+
+
+def test_tensor_parallel_readiness_names_the_first_layer_that_does_not_split():
+    """Qwen2-VL-72B's MLP (29568) at TP 8 is the real case: 3696 per rank is not a multiple of 128."""
+    from qtool import profiles
+    from qtool.models.shapes import config_for
+    from qtool.serve import tp
+
+    int4, bf16 = profiles.load_profile("gptq-int4"), profiles.load_profile("bf16")
+    big = config_for("qwen2-vl-72b")
+    ready = tp.readiness(big, [bf16, int4], 8, gpu=False)
+    assert ready["bf16"] == "ok"
+    assert "mlp.down_proj: 3696 input features per rank are not a multiple of group_size 128" in ready["gptq-int4"]
+    assert "29568 -> 29696" in ready["gptq-int4"]
+    assert "gate_proj" in tp.readiness(big, [int4], 8, gpu=True)["gptq-int4"]     # Marlin's 64-multiple of N
+    assert tp.readiness(config_for("qwen2-vl-7b"), [int4], 4)["gptq-int4"] == "ok"
+    assert "12 attention heads" in tp.readiness(config_for("qwen2-vl-2b"), [bf16], 8)["bf16"]
+
+
+def test_plan_tp_flag_prints_the_readiness(tmp_path):
+    proc = run_qtool("--json", "plan", "qwen2-vl-72b", "--gpu-mem", "80GiB", "--tp", "8", "--profiles", "bf16,gptq-int4")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["tp"] == 8 and data["tp_readiness"]["bf16"] == "ok" and "mlp." in data["tp_readiness"]["gptq-int4"]
