@@ -40,7 +40,7 @@ llama-wheel:
 	  $(PY) -m pip wheel -q --disable-pip-version-check --no-cache-dir --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION); }
 
 test: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q
 
 DEMO := out/demo
 QTOOL := $(VENV)/bin/qtool
