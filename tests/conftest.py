@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -8,6 +9,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "qtool" / "assets" / "qwen2-vl-tiny"
 CALIB = REPO / "qtool" / "calibration" / "default_set"   # the shipped calibration set
+
+QUANTIZED = ("gptq-int4", "gptq-int8", "awq-int4", "rtn-int4")   # the tiny model's quantized artifacts
 
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
 
@@ -34,3 +37,16 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
     assert len(lines) == 1, err
     for needle in needles:
         assert needle.lower() in err.lower(), (needle, err)
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory):
+    """The tiny model quantized once per test session with every quantized profile: {profile: (folder, result)}."""
+    root = tmp_path_factory.mktemp("artifacts")
+    out = {}
+    for profile in QUANTIZED:
+        proc = run_qtool("--json", "quantize", "qwen2-vl-tiny", "--profile", profile, "--samples", "64",
+                         "--out", root / profile, env={"QTOOL_CACHE": str(root / "cache")})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out[profile] = (root / profile, json.loads(proc.stdout))
+    return out

@@ -6,25 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import QUANTIZED as PROFILES
 from conftest import REPO, TINY, assert_one_line_error, run_qtool
 from safetensors import safe_open
 
 HELDOUT = REPO / "qtool" / "assets" / "qwen2-vl-tiny-heldout" / "questions.jsonl"
-PROFILES = ("gptq-int4", "gptq-int8", "awq-int4", "rtn-int4")
 AGREEMENT = {"gptq-int8": 0.99, "gptq-int4": 0.95, "awq-int4": 0.95}
 N_QUESTIONS = 200
-
-
-@pytest.fixture(scope="session")
-def artifacts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("artifacts")
-    out = {}
-    for profile in PROFILES:
-        proc = run_qtool("--json", "quantize", "qwen2-vl-tiny", "--profile", profile, "--samples", "64",
-                         "--out", root / profile, env={"QTOOL_CACHE": str(root / "cache")})
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        out[profile] = (root / profile, json.loads(proc.stdout))
-    return out
 
 
 def stock_answers(model_dir: Path) -> dict:

@@ -52,6 +52,8 @@ class ArtifactKind:
     teacher_forced: bool                               # eval reads its logits (KL, top-1); else answers only
     calibrated: Callable[[profiles.Profile], bool] = lambda _p: False
     bench_devices: tuple[str, ...] = ("cpu", "cuda")
+    # (profile, device) -> None if vLLM serves it there, else (problem, fix) for a one-line error
+    vllm: Callable[[profiles.Profile, str], tuple[str, str] | None] = lambda _p, _d: None
     smoke: str | None = None                           # verify's consumer-only script; None: never released
     card: Card | None = None
 

@@ -50,5 +50,6 @@ with those inputs. The language model is not part of this variant: use the base 
 KIND = ArtifactKind(
     name="onnx-vision", profile_types=(profiles.ONNXVisionProfile,), consumer="onnxruntime", build=build,
     load=load, bench_worker="qtool.bench.worker", bench_spec=bench_spec, teacher_forced=False,
+    vllm=lambda _p, _d: ("an ONNX vision tower is not a model vLLM loads", "serve the model it was exported from"),
     smoke="smoke_onnxruntime.py", card=Card("onnx", intro, usage),
 )

@@ -58,9 +58,16 @@ vllm serve {name} --quantization {vllm_q} --max-model-len 8192
 """
 
 
+def vllm(profile, device: str) -> tuple[str, str] | None:
+    if device == "cpu" and profile.bits == 8:   # vLLM 0.32 CPU: "Marlin does not support weight_bits = uint8b128"
+        return ("vLLM's CPU build has no 8-bit GPTQ kernel",
+                "serve a gptq-int4 or awq-int4 variant on CPU, or this one on a CUDA GPU (vLLM serves 8-bit GPTQ there)")
+    return None
+
+
 KIND = ArtifactKind(
     name="quantized", profile_types=(profiles.GPTQProfile, profiles.AWQProfile, profiles.RTNProfile),
     consumer="transformers", build=build, load=load, calibrated=needs_calibration,
     bench_worker="qtool.bench.worker", bench_spec=lambda path, _profile, _source: {"path": str(path)},
-    teacher_forced=True, smoke="smoke_transformers.py", card=Card("transformers", intro, usage),
+    teacher_forced=True, vllm=vllm, smoke="smoke_transformers.py", card=Card("transformers", intro, usage),
 )

@@ -14,7 +14,7 @@ import warnings
 import click
 
 from qtool import __version__
-from qtool.cli import ask, bench, calib, export, models, plan, quantize, release
+from qtool.cli import ask, bench, calib, export, models, plan, quantize, release, serve
 from qtool.cli import eval as eval_
 from qtool.errors import Interrupted, QtoolError
 
@@ -44,7 +44,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TORCH_LOGS", "-all")
 
 
-for _module in (models, calib, quantize, bench, plan, eval_, export, release, ask):
+for _module in (models, calib, quantize, bench, plan, eval_, export, release, serve, ask):
     for _command in _module.command if isinstance(_module.command, tuple) else (_module.command,):
         cli.add_command(_command)
 

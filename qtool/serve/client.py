@@ -1,0 +1,106 @@
+"""An OpenAI-compatible chat client for measuring and checking a server: image requests, streamed answers,
+time to first token and inter-token latency per request, many requests in flight at once."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+
+def data_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@dataclass
+class Reply:
+    text: str = ""
+    output_tokens: int = 0
+    ttft_s: float | None = None
+    gaps_s: list[float] = field(default_factory=list)   # between streamed chunks
+    total_s: float = 0.0
+    error: str | None = None
+
+
+def chat(port: int, model: str, image: Image.Image, question: str, *, max_tokens: int = 32,
+         disconnect_after: int | None = None, timeout: float = 600) -> Reply:
+    """One greedy, streamed chat completion; ``disconnect_after`` chunks: drop the connection mid-stream."""
+    body = {"model": model, "temperature": 0, "max_tokens": max_tokens, "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(image)}},
+                                                      {"type": "text", "text": question}]}]}
+    reply, start = Reply(), time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        if resp.status != 200:
+            reply.error = f"HTTP {resp.status}: {resp.read()[:200]!r}"
+            return reply
+        last, chunks = start, 0
+        for raw in resp:
+            line = raw.decode().strip()
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            event = json.loads(line[6:])
+            if event.get("usage"):
+                reply.output_tokens = event["usage"]["completion_tokens"]
+            for choice in event.get("choices", []):
+                piece = choice.get("delta", {}).get("content") or ""
+                if not piece:
+                    continue
+                now = time.perf_counter()
+                if reply.ttft_s is None:
+                    reply.ttft_s = now - start
+                else:
+                    reply.gaps_s.append(now - last)
+                last, chunks = now, chunks + 1
+                reply.text += piece
+            if disconnect_after is not None and chunks >= disconnect_after:
+                return reply
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        reply.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        conn.close()
+        reply.total_s = time.perf_counter() - start
+    reply.text = reply.text.strip()
+    return reply
+
+
+def run_load(port: int, model: str, requests: list[tuple[Image.Image, str]], concurrency: int,
+             max_tokens: int = 32) -> tuple[list[Reply], float]:
+    """Every request, at most ``concurrency`` in flight; the replies in request order and the wall time."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        replies = list(pool.map(lambda r: chat(port, model, r[0], r[1], max_tokens=max_tokens), requests))
+    return replies, time.perf_counter() - start
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def summarize(replies: list[Reply], wall_s: float, concurrency: int) -> dict:
+    ok = [r for r in replies if r.error is None]
+    ttft = [r.ttft_s for r in ok if r.ttft_s is not None]
+    gaps = [g for r in ok for g in r.gaps_s]
+    tokens = sum(r.output_tokens for r in ok)
+    return {"concurrency": concurrency, "requests": len(replies), "failed": len(replies) - len(ok),
+            "requests_per_s": len(ok) / wall_s, "output_tok_s": tokens / wall_s,
+            "ttft_p50_ms": 1000 * percentile(ttft, 50) if ttft else None,
+            "ttft_p99_ms": 1000 * percentile(ttft, 99) if ttft else None,
+            "itl_p50_ms": 1000 * percentile(gaps, 50) if gaps else None,
+            "itl_p99_ms": 1000 * percentile(gaps, 99) if gaps else None,
+            "mean_output_tokens": statistics.mean(r.output_tokens for r in ok) if ok else None, "wall_s": wall_s}

@@ -1,0 +1,87 @@
+"""qtool serve: the tiny model's GPTQ-Int4 and AWQ-Int4 artifacts behind a real vLLM server (CPU build, in its
+own environment: `make serve-env`), at tensor parallelism 1 and 2, answering held-out image questions."""
+
+import socket
+import threading
+import time
+
+import pytest
+from conftest import assert_one_line_error, run_qtool
+
+from qtool import infer
+from qtool.calibration.images import load_image
+from qtool.eval.dataset import HELDOUT, load_vqa
+from qtool.serve import Server, VLLMModel, client, servable, vllm_python
+
+QUESTIONS = 40
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def heldout():
+    items = load_vqa(HELDOUT, QUESTIONS)
+    return items, [load_image(it.image) for it in items], [it.question for it in items]
+
+
+@pytest.fixture(scope="module")
+def offline(artifacts, heldout):
+    """Each artifact's greedy answers from stock transformers in this process: what vLLM must reproduce."""
+    _, images, questions = heldout
+    out = {}
+    for profile in ("gptq-int4", "awq-int4"):
+        model, processor = infer.load_model(artifacts[profile][0])
+        out[profile] = infer.answer(model, processor, images, questions)
+    return out
+
+
+@pytest.mark.parametrize("profile, tp", [("gptq-int4", 1), ("awq-int4", 1), ("gptq-int4", 2), ("awq-int4", 2)])
+def test_vllm_serves_the_artifact_and_answers_like_transformers(artifacts, heldout, offline, profile, tp):
+    vllm_python()   # fails with the fix (make serve-env) if the environment is missing
+    items, images, questions = heldout
+    with Server(servable(artifacts[profile][0]), port=free_port(), tp=tp, max_model_len=1024) as server:
+        answers = VLLMModel(server).answer(images, questions)
+    same = sum(a == b for a, b in zip(answers, offline[profile]))
+    correct = sum(a == it.answer for a, it in zip(answers, items))
+    assert same >= 0.95 * len(items), list(zip(answers, offline[profile]))
+    assert correct >= 0.9 * len(items), correct
+
+
+def test_load_many_clients_one_disconnecting(artifacts, heldout, offline):
+    """64 requests, 16 in flight: none fails, greedy answers equal the offline ones, the server's memory does not
+    grow across rounds, and a client that drops its connection mid-stream leaves the server serving."""
+    items, images, questions = heldout
+    requests = [(images[i % len(items)], questions[i % len(items)]) for i in range(64)]
+    expected = [offline["gptq-int4"][i % len(items)] for i in range(64)]
+    with Server(servable(artifacts["gptq-int4"][0]), port=free_port(), max_model_len=1024) as server:
+        name = server.served.name
+        client.run_load(server.port, name, requests[:16], 16)          # warm-up: allocator, caches
+        rss = []
+        for _ in range(3):
+            replies, wall = client.run_load(server.port, name, requests, 16)
+            rss.append(server.rss_mib())
+            assert not [r.error for r in replies if r.error]
+            same = sum(r.text == e for r, e in zip(replies, expected))
+            assert same >= 0.99 * len(requests), same
+        assert max(rss) - min(rss) < 0.05 * min(rss), rss
+        dropped = threading.Thread(target=client.chat, args=(server.port, name, images[0], "Describe the image."),
+                                   kwargs={"max_tokens": 64, "disconnect_after": 1})
+        dropped.start()
+        dropped.join(60)
+        time.sleep(1)
+        after = client.chat(server.port, name, images[0], questions[0])
+        assert after.error is None and after.text == offline["gptq-int4"][0]
+
+
+def test_int8_on_cpu_is_refused_with_the_fix(artifacts):
+    proc = run_qtool("serve", artifacts["gptq-int8"][0])
+    assert_one_line_error(proc, "8-bit", "gptq-int4")
+
+
+def test_missing_vllm_environment_says_how_to_build_it(tmp_path):
+    proc = run_qtool("serve", "qwen2-vl-tiny", env={"QTOOL_VLLM_ENV": str(tmp_path / "none")})
+    assert_one_line_error(proc, "make serve-env")
