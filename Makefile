@@ -39,7 +39,7 @@ llama-wheel:
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 	  $(PY) -m pip wheel -q --disable-pip-version-check --no-cache-dir --no-deps -w $(WHEELS) llama-cpp-python==$(LLAMA_VERSION); }
 
-test: install
+test: install serve-env
 	$(PY) -m pytest -q
 
 DEMO := out/demo

@@ -6,7 +6,7 @@ import struct
 import zlib
 
 import pytest
-from conftest import CALIB, REPO, assert_one_line_error, run_qtool
+from conftest import CALIB, assert_one_line_error, run_qtool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image

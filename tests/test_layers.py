@@ -15,8 +15,8 @@ LAYERS = [
     {"profiles", "calibration", "kernels"},
     {"infer", "quantization", "export"},
     {"artifacts"},                               # the registry of artifact kinds
-    {"eval", "bench"},
-    {"ask", "release", "serve"},
+    {"eval", "bench", "serve"},
+    {"ask", "release"},
     {"cli", "__main__"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -1,7 +1,6 @@
 """qtool serve: the tiny model's GPTQ-Int4 and AWQ-Int4 artifacts behind a real vLLM server (CPU build, in its
 own environment: `make serve-env`), at tensor parallelism 1 and 2, answering held-out image questions."""
 
-import socket
 import threading
 import time
 
@@ -11,15 +10,9 @@ from conftest import assert_one_line_error, run_qtool
 from qtool import infer
 from qtool.calibration.images import load_image
 from qtool.eval.dataset import HELDOUT, load_vqa
-from qtool.serve import Server, VLLMModel, client, servable, vllm_python
+from qtool.serve import Server, VLLMModel, client, free_port, servable, vllm_python
 
 QUESTIONS = 40
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

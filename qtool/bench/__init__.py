@@ -25,6 +25,7 @@ ENGINE_PROFILES = {
     "llamacpp": "gguf-f16,gguf-q8_0,gguf-q4_k_m",
     "onnx": "bf16,onnx-vision-fp32,onnx-vision-fp16,onnx-vision-int8,onnx-vision-int4",
     "all": "bf16,fp32,gptq-int8,gptq-int4,awq-int4,gguf-f16,gguf-q8_0,gguf-q4_k_m,onnx-vision-fp32,onnx-vision-int8",
+    "vllm": "bf16,gptq-int4,awq-int4",   # a serving table (qtool.bench.serving), not the per-process one
 }
 
 

@@ -8,6 +8,7 @@ import click
 
 from qtool import bench
 from qtool.bench import report as bench_report
+from qtool.bench import serving
 from qtool.cli.output import emit, status
 from qtool.cli.progress import layer_progress
 from qtool.errors import ProfilesFailed
@@ -36,7 +37,11 @@ def _ints(text: str) -> tuple[int, ...]:
 @click.option("--samples", type=int, help="Calibration samples for on-demand quantization.")
 @click.option("--out", type=click.Path(path_type=Path), help="Results folder (default benchmarks/results/NAME).")
 @click.option("--force", is_flag=True, help="Replace an existing results folder.")
-def command(model, profile_names, engine, image_tokens, gen, repeats, device, threads, calib, samples, out, force):
+@click.option("--concurrency", default="1,4,16", show_default=True,
+              help="--engine vllm: requests in flight, comma-separated (each row sends --repeats x this many).")
+@click.option("--tp", type=click.IntRange(min=1), default=1, show_default=True, help="--engine vllm: tensor parallel.")
+def command(model, profile_names, engine, image_tokens, gen, repeats, device, threads, calib, samples, out, force,
+            concurrency, tp):
     """Measure load time, prefill/decode tok/s and peak memory of MODEL per profile.
 
     \b
@@ -44,7 +49,11 @@ def command(model, profile_names, engine, image_tokens, gen, repeats, device, th
       qtool bench qwen2-vl-tiny --profiles bf16,gptq-int4 --gen 64,256 --out /tmp/bench
       qtool bench qwen2-vl-tiny --profiles bf16,gguf-q8_0,gguf-q4_k_m --out /tmp/bench
       qtool bench qwen2-vl-tiny --engine onnx --out /tmp/bench
+      qtool bench qwen2-vl-tiny --engine vllm --concurrency 1,4,16 --out /tmp/serving
     """
+    if engine == "vllm":
+        _serving(model, profile_names, image_tokens, _ints(gen), repeats, calib, out, force, _ints(concurrency), tp)
+        return
     settings = bench.BenchSettings(image_tokens=image_tokens, gen=_ints(gen), repeats=repeats, device=device,
                                    threads=threads, calib=calib, samples=samples)
     out = out or Path("benchmarks/results") / f"{Path(model).name}-{device}"
@@ -63,3 +72,21 @@ def command(model, profile_names, engine, image_tokens, gen, repeats, device, th
         names = ", ".join(f"{name} ({why})" for name, why in result.failed.items())
         raise ProfilesFailed(f"no measurement for {names}; the other profiles are in {out}",
                              "rerun the failed profiles alone with --profiles to see their full error")
+
+
+def _serving(model, profile_names, image_tokens, gen, repeats, calib, out, force, concurrency, tp):
+    if len(gen) != 1:
+        raise click.UsageError("--engine vllm takes one --gen length")
+    settings = serving.ServingSettings(concurrency=concurrency, rounds=repeats, image_tokens=image_tokens,
+                                       max_tokens=gen[0], tp=tp)
+    out = out or Path("benchmarks/results") / f"{Path(model).name}-vllm"
+    check_target(out, force)
+    names = profile_names or bench.ENGINE_PROFILES["vllm"]
+    with layer_progress("quantize (for bench)") as progress:
+        result = serving.run(model, [p.strip() for p in names.split(",") if p.strip()], settings, calib=calib,
+                             status=lambda msg: status.print(msg), progress=progress)
+    serving.write(result, out, force)
+    emit(result.to_dict(), title=f"vLLM serving {model}: full table in {out}/table.md", rows=serving.table(result))
+    if result.failed:
+        names = ", ".join(f"{name} ({why})" for name, why in result.failed.items())
+        raise ProfilesFailed(f"not served: {names}; the other profiles are in {out}", "serve those on a GPU")

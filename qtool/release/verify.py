@@ -9,10 +9,14 @@ import sys
 from pathlib import Path
 
 from qtool import artifacts as registry
-from qtool import kernels
+from qtool import infer, kernels, serve
+from qtool.calibration.images import load_image
 from qtool.errors import QtoolError
+from qtool.eval.dataset import HELDOUT, load_vqa
 from qtool.fingerprint import sha256_file
 from qtool.release.bundle import CHECKSUMS, MANIFEST
+
+VLLM_QUESTIONS, VLLM_AGREEMENT = 20, 0.9   # vLLM's own kernels round differently: near, not identical, answers
 
 
 def check_files(root: Path) -> dict:
@@ -70,15 +74,40 @@ def smoke(root: Path, name: str, consumer: str) -> dict:
     return result
 
 
+def in_vllm(folder: Path, questions: int = VLLM_QUESTIONS) -> str | None:
+    """Held-out answers of a variant through vLLM against stock transformers' (qtool's kernels), or None where
+    vLLM does not serve it here or its environment is not built."""
+    if not serve.vllm_env().joinpath("bin", "python").is_file():
+        return None
+    try:
+        served = serve.servable(folder)
+    except QtoolError:
+        return None
+    items = load_vqa(HELDOUT, questions)
+    images, asked = [load_image(it.image) for it in items], [it.question for it in items]
+    with serve.Server(served, port=serve.free_port(), max_model_len=1024) as server:
+        answers = serve.VLLMModel(server).answer(images, asked)
+    model, processor = infer.load_model(folder)
+    same = sum(a == b for a, b in zip(answers, infer.answer(model, processor, images, asked)))
+    if same < VLLM_AGREEMENT * len(items):
+        raise QtoolError(f"variant {folder.name} answers {len(items) - same} of {len(items)} held-out questions "
+                         "differently in vLLM than in transformers", "re-run `qtool release`; if it persists, report it")
+    return f"{same}/{len(items)} answers as in transformers"
+
+
 def verify(root: Path, status=None) -> list[dict]:
+    say = status or (lambda _m: None)
     manifest = check_files(root)
     rows = []
     for name, variant in manifest["variants"].items():
-        if status:
-            status(f"{name}: loading with {variant['kind']} in a fresh process")
+        say(f"{name}: loading with {variant['kind']} in a fresh process")
         result = smoke(root, name, variant["kind"])
         if result.get("torch_imported"):
             raise QtoolError(f"variant {name} needed torch to load with {variant['kind']}", "report this as a bug")
-        rows.append({"variant": name, "consumer": variant["kind"], "files": "ok", "load": result["loaded"],
-                     "output": result["output"]})
+        row = {"variant": name, "consumer": variant["kind"], "files": "ok", "load": result["loaded"],
+               "output": result["output"]}
+        if variant["kind"] == "transformers":
+            say(f"{name}: serving it with vLLM")
+            row["vLLM"] = in_vllm(Path(root) / name) or "-"
+        rows.append(row)
     return rows

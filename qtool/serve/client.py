@@ -32,9 +32,10 @@ class Reply:
 
 
 def chat(port: int, model: str, image: Image.Image, question: str, *, max_tokens: int = 32,
-         disconnect_after: int | None = None, timeout: float = 600) -> Reply:
-    """One greedy, streamed chat completion; ``disconnect_after`` chunks: drop the connection mid-stream."""
-    body = {"model": model, "temperature": 0, "max_tokens": max_tokens, "stream": True,
+         ignore_eos: bool = False, disconnect_after: int | None = None, timeout: float = 600) -> Reply:
+    """One greedy, streamed chat completion; ``ignore_eos``: exactly ``max_tokens`` new tokens (vLLM's extension);
+    ``disconnect_after`` chunks: drop the connection mid-stream."""
+    body = {"model": model, "temperature": 0, "max_tokens": max_tokens, "stream": True, "ignore_eos": ignore_eos,
             "stream_options": {"include_usage": True},
             "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(image)}},
                                                       {"type": "text", "text": question}]}]}
@@ -77,11 +78,12 @@ def chat(port: int, model: str, image: Image.Image, question: str, *, max_tokens
 
 
 def run_load(port: int, model: str, requests: list[tuple[Image.Image, str]], concurrency: int,
-             max_tokens: int = 32) -> tuple[list[Reply], float]:
+             max_tokens: int = 32, ignore_eos: bool = False) -> tuple[list[Reply], float]:
     """Every request, at most ``concurrency`` in flight; the replies in request order and the wall time."""
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        replies = list(pool.map(lambda r: chat(port, model, r[0], r[1], max_tokens=max_tokens), requests))
+        replies = list(pool.map(lambda r: chat(port, model, r[0], r[1], max_tokens=max_tokens, ignore_eos=ignore_eos),
+                                requests))
     return replies, time.perf_counter() - start
 
 
