@@ -60,6 +60,8 @@ def test_verify_passes(release):
     outputs = {r["variant"]: r["output"] for r in rows}
     assert outputs[VARIANTS[0]] == outputs[VARIANTS[1]] == "4 tokens"       # llama.cpp and transformers generate
     assert outputs[VARIANTS[2]].endswith("embeddings") and outputs[VARIANTS[2]].split("x")[0] == "20"  # 112x140 px
+    served = {r["variant"]: r["vLLM"] for r in rows if r["consumer"] == "transformers"}
+    assert list(served) == ["qwen2-vl-tiny-gptq-int4"] and served["qwen2-vl-tiny-gptq-int4"].endswith("as in transformers")
 
 
 def test_flipped_byte_is_named(release, tmp_path):

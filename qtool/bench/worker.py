@@ -10,23 +10,10 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import (
-    AutoModelForImageTextToText,
-    AutoProcessor,
-    LogitsProcessor,
-    LogitsProcessorList,
-)
+from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, LogitsProcessorList
 
 from qtool import kernels
-from qtool.bench.measure import (
-    PROMPT,
-    add_bounds,
-    cpu_bandwidth_gbs,
-    image_for,
-    peak_rss_mb,
-    serve,
-    summarize,
-)
+from qtool.bench.measure import PROMPT, add_bounds, cpu_bandwidth_gbs, image_for, peak_rss_mb, serve, summarize
 from qtool.runtime.onnx_io import graph_bytes
 from qtool.runtime.vision import VisionEncoder
 

@@ -13,13 +13,7 @@ from qtool import machine, profiles
 from qtool.calibration.images import load_image
 from qtool.errors import QtoolError
 from qtool.eval import fidelity
-from qtool.eval.dataset import (
-    VQAItem,
-    default_captions,
-    default_dataset,
-    load_captions,
-    load_vqa,
-)
+from qtool.eval.dataset import VQAItem, default_captions, default_dataset, load_captions, load_vqa
 from qtool.eval.forced import forced_logp
 from qtool.models.checkpoint import CheckpointInfo, checkpoint_of
 

@@ -28,12 +28,7 @@ from torch import nn
 from qtool import fingerprint
 from qtool.errors import QtoolError
 from qtool.export import onnx_quant, onnx_validate
-from qtool.export.vision_tower import (
-    grid_for,
-    image_processor_settings,
-    load_vision_tower,
-    reference_inputs,
-)
+from qtool.export.vision_tower import grid_for, image_processor_settings, load_vision_tower, reference_inputs
 from qtool.models.checkpoint import CheckpointInfo, float_checkpoint
 from qtool.outputs import check_target, staged_dir
 from qtool.runtime import onnx_io as io

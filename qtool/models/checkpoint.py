@@ -12,13 +12,7 @@ from pathlib import Path
 from qtool.errors import QtoolError
 from qtool.fingerprint import sha256_files
 from qtool.models import ADAPTERS, ArchAdapter
-from qtool.models.shapes import (
-    SHAPES,
-    checkpoint_tensors,
-    config_for,
-    model_tensors,
-    param_count,
-)
+from qtool.models.shapes import SHAPES, checkpoint_tensors, config_for, model_tensors, param_count
 from qtool.paths import ASSETS
 
 BUNDLED = ("qwen2-vl-tiny",)

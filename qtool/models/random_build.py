@@ -23,13 +23,7 @@ from safetensors.torch import save_file
 
 from qtool.errors import QtoolError
 from qtool.models import ADAPTERS
-from qtool.models.shapes import (
-    IMAGE_PIXELS,
-    Shape,
-    checkpoint_tensors,
-    config_for,
-    get_shape,
-)
+from qtool.models.shapes import IMAGE_PIXELS, Shape, checkpoint_tensors, config_for, get_shape
 from qtool.paths import ASSETS
 
 DEFAULT_SHARD_BYTES = 2 * 2**30

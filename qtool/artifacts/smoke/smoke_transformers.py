@@ -10,12 +10,7 @@ import sys
 
 import torch
 from PIL import Image
-from transformers import (
-    AutoModelForImageTextToText,
-    AutoProcessor,
-    AwqConfig,
-    GPTQConfig,
-)
+from transformers import AutoModelForImageTextToText, AutoProcessor, AwqConfig, GPTQConfig
 
 path = sys.argv[1]
 kwargs = {}
