@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import llama_cpp  # noqa: F401  the llama extra (make install) provides it; without it this suite fails, not vanishes
 import pytest
 from conftest import REPO, TINY, assert_one_line_error, run_qtool
 
@@ -11,8 +12,6 @@ from qtool.export import gguf_validate
 from qtool.export.onnx_validate import synthetic_image
 from qtool.fingerprint import sha256_file
 from recipes.tiny_model import heldout
-
-pytest.importorskip("llama_cpp", reason="the llama extra (make install) provides llama-cpp-python")
 
 QUANTS = ("f32", "f16", "q8_0", "q4_k_m")
 N_QUESTIONS = 150

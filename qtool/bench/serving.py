@@ -108,8 +108,8 @@ def markdown(report: ServingReport) -> str:
     if report.random_weights:
         parts += [RANDOM_NOTE, ""]
     parts += [markdown_table(table(report)), "",
-              "- TTFT: request sent to first streamed token; ITL: between streamed tokens (chunks); p50/p99 over all "
-              "requests of the row.", "- server RSS: vLLM's process and its workers after the row.", ""]
+              "- TTFT: request sent to first streamed token; ITL: a request's mean time per output token after the "
+              "first; p50/p99 over the row's requests.", "- server RSS: vLLM's process and its workers after the row.", ""]
     parts += [f"**Not served: {name}**: {why}." for name, why in report.failed.items()]
     return "\n".join(parts)
 

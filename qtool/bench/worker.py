@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -173,7 +174,7 @@ def run(spec: dict) -> dict:
         + (onnx.bytes if onnx else 0),
         "decoder_read_bytes_per_token": weights, "bandwidth_gbs": bandwidth,
         "kernel": kernels.kernel_name(model) + (f" + ORT {spec['precision']} vision" if onnx else ""), "input_tokens": n_input, "image_tokens": spec["image_tokens"],
-        "baseline_rss_mb": baseline_mb, "lengths": lengths,
+        "baseline_rss_mb": baseline_mb, "pid": os.getpid(), "lengths": lengths,
     }
 
 

@@ -78,7 +78,7 @@ def run(spec: dict) -> dict:
         "weights_in_memory_bytes": sum(f.stat().st_size for f in files),     # llama.cpp maps the files
         "decoder_read_bytes_per_token": weights, "bandwidth_gbs": bandwidth,
         "kernel": f"llama.cpp {spec['quant']}", "input_tokens": n_input, "image_tokens": spec["image_tokens"],
-        "baseline_rss_mb": baseline_mb, "lengths": lengths,
+        "baseline_rss_mb": baseline_mb, "pid": os.getpid(), "lengths": lengths,
     }
 
 

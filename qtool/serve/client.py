@@ -10,7 +10,7 @@ import json
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from PIL import Image
 
@@ -26,9 +26,17 @@ class Reply:
     text: str = ""
     output_tokens: int = 0
     ttft_s: float | None = None
-    gaps_s: list[float] = field(default_factory=list)   # between streamed chunks
+    last_s: float | None = None      # when the last token arrived
     total_s: float = 0.0
     error: str | None = None
+
+    @property
+    def itl_s(self) -> float | None:
+        """Mean time between this request's output tokens after the first (chunks may carry several tokens
+        and arrive in one read, so per-chunk gaps would not measure the server)."""
+        if self.ttft_s is None or self.output_tokens < 2:
+            return None
+        return (self.last_s - self.ttft_s) / (self.output_tokens - 1)
 
 
 def chat(port: int, model: str, image: Image.Image, question: str, *, max_tokens: int = 32,
@@ -47,7 +55,7 @@ def chat(port: int, model: str, image: Image.Image, question: str, *, max_tokens
         if resp.status != 200:
             reply.error = f"HTTP {resp.status}: {resp.read()[:200]!r}"
             return reply
-        last, chunks = start, 0
+        chunks = 0
         for raw in resp:
             line = raw.decode().strip()
             if not line.startswith("data: ") or line == "data: [DONE]":
@@ -59,12 +67,9 @@ def chat(port: int, model: str, image: Image.Image, question: str, *, max_tokens
                 piece = choice.get("delta", {}).get("content") or ""
                 if not piece:
                     continue
-                now = time.perf_counter()
-                if reply.ttft_s is None:
-                    reply.ttft_s = now - start
-                else:
-                    reply.gaps_s.append(now - last)
-                last, chunks = now, chunks + 1
+                now = time.perf_counter() - start
+                reply.ttft_s = now if reply.ttft_s is None else reply.ttft_s
+                reply.last_s, chunks = now, chunks + 1
                 reply.text += piece
             if disconnect_after is not None and chunks >= disconnect_after:
                 return reply
@@ -97,12 +102,12 @@ def percentile(values: list[float], q: float) -> float | None:
 def summarize(replies: list[Reply], wall_s: float, concurrency: int) -> dict:
     ok = [r for r in replies if r.error is None]
     ttft = [r.ttft_s for r in ok if r.ttft_s is not None]
-    gaps = [g for r in ok for g in r.gaps_s]
+    itl = [r.itl_s for r in ok if r.itl_s is not None]
     tokens = sum(r.output_tokens for r in ok)
     return {"concurrency": concurrency, "requests": len(replies), "failed": len(replies) - len(ok),
             "requests_per_s": len(ok) / wall_s, "output_tok_s": tokens / wall_s,
             "ttft_p50_ms": 1000 * percentile(ttft, 50) if ttft else None,
             "ttft_p99_ms": 1000 * percentile(ttft, 99) if ttft else None,
-            "itl_p50_ms": 1000 * percentile(gaps, 50) if gaps else None,
-            "itl_p99_ms": 1000 * percentile(gaps, 99) if gaps else None,
+            "itl_p50_ms": 1000 * percentile(itl, 50) if itl else None,
+            "itl_p99_ms": 1000 * percentile(itl, 99) if itl else None,
             "mean_output_tokens": statistics.mean(r.output_tokens for r in ok) if ok else None, "wall_s": wall_s}
