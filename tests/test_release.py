@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+import torch
 from conftest import assert_one_line_error, run_qtool
 
 FAST = ("--eval-limit", "15", "--bench-gen", "4", "--bench-repeats", "1", "--samples", "16")
@@ -60,8 +61,10 @@ def test_verify_passes(release):
     outputs = {r["variant"]: r["output"] for r in rows}
     assert outputs[VARIANTS[0]] == outputs[VARIANTS[1]] == "4 tokens"       # llama.cpp and transformers generate
     assert outputs[VARIANTS[2]].endswith("embeddings") and outputs[VARIANTS[2]].split("x")[0] == "20"  # 112x140 px
+    assert all(r["answers"].endswith("/20 as released") and int(r["answers"].split("/")[0]) >= 18 for r in rows), rows
     served = {r["variant"]: r["vLLM"] for r in rows if r["consumer"] == "transformers"}
-    assert list(served) == ["qwen2-vl-tiny-gptq-int4"] and served["qwen2-vl-tiny-gptq-int4"].endswith("as in transformers")
+    assert list(served) == ["qwen2-vl-tiny-gptq-int4"]
+    assert served["qwen2-vl-tiny-gptq-int4"].endswith("as in transformers")
 
 
 def test_flipped_byte_is_named(release, tmp_path):
@@ -103,3 +106,25 @@ def test_float_profile_is_not_a_release_variant(tmp_path):
     proc = run_qtool("release", "qwen2-vl-tiny", "--profiles", "gptq-int4,bf16", "--out", tmp_path / "rel")
     assert_one_line_error(proc, "quantized or exported profiles", "gguf-q4_k_m")
     assert not (tmp_path / "rel").exists()
+
+
+def test_damaged_weights_with_regenerated_checksums_fail_on_answers(release, tmp_path):
+    """The hashes only prove the files are the ones listed; the recorded answers prove they still behave."""
+    from safetensors.torch import load_file, save_file
+
+    from qtool.fingerprint import sha256_file
+
+    dst = copy_of(release, tmp_path)
+    weights = dst / "qwen2-vl-tiny-gptq-int4" / "model.safetensors"
+    tensors = load_file(weights)
+    shuffle = torch.Generator().manual_seed(0)
+    for name in tensors:
+        if name.endswith(".qweight"):   # output channels shuffled: still a valid GPTQ file, a broken model
+            tensors[name] = tensors[name][:, torch.randperm(tensors[name].shape[1], generator=shuffle)]
+    save_file(tensors, weights, metadata={"format": "pt"})
+    manifest = json.loads((dst / "release.json").read_text())
+    rel = "qwen2-vl-tiny-gptq-int4/model.safetensors"
+    manifest["files"][rel] = {"sha256": sha256_file(weights), "bytes": weights.stat().st_size}
+    (dst / "release.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (dst / "SHA256SUMS").write_text("".join(f"{f['sha256']}  {r}\n" for r, f in manifest["files"].items()))
+    assert_one_line_error(run_qtool("verify", dst), "qwen2-vl-tiny-gptq-int4", "differently than when it was released")

@@ -21,7 +21,7 @@ from qtool.eval import report as eval_report
 from qtool.eval.agreement import answer_agreement
 from qtool.fingerprint import versions
 from qtool.models.checkpoint import checkpoint_of
-from qtool.release import card
+from qtool.release import answers, card
 from qtool.release.bundle import MANIFEST, BundleWriter
 from qtool.reporting import markdown_table
 
@@ -73,6 +73,9 @@ def run(model: str | Path, profile_names: list[str], out: Path, settings: Releas
         built[profile.name] = folder
     eval_rows, agreement_rows, bench_rows, eval_machine, bench_machine = _measure(
         info, chosen, built, out, settings, bool(rebuilt), say, progress)
+    say("recording held-out answers of the float model and every variant")
+    ids, _, _ = answers.questions()
+    reference = answers.answer(info.path, profiles.load_profile("bf16"), info.path)
     writer = BundleWriter(out)
     for profile in chosen:
         folder, kind = built[profile.name], registry.kind_of(profile)
@@ -84,8 +87,11 @@ def run(model: str | Path, profile_names: list[str], out: Path, settings: Releas
             folder.name, kind, manifest, str(model), accuracy, [r for r in bench_rows if r["profile"] in keep],
             eval_machine, bench_machine, info.random_weights))
         writer.add_variant(folder.name, {"profile": profile.name, "kind": kind.consumer,
-                                         "inputs": registry.recorded_inputs(folder)})
-    return writer.seal({"qtool_release": 1, "model": str(model), "source_sha256": info.sha256,
+                                         "inputs": registry.recorded_inputs(folder),
+                                         "answers": answers.answer(folder, profile, info.path)})
+    return writer.seal({"qtool_release": 1, "model": str(model), "source_path": str(info.path.absolute()),
+                        "source_sha256": info.sha256,
+                        "answer_check": {"questions": ids, "float": reference},
                         "random_weights": info.random_weights, "versions": versions(),
                         "timings_s": timings, "rebuilt": rebuilt})
 

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 from qtool import artifacts as registry
-from qtool import infer, kernels, serve
+from qtool import infer, kernels, profiles, serve
 from qtool.calibration.images import load_image
 from qtool.errors import QtoolError
 from qtool.eval.dataset import HELDOUT, load_vqa
 from qtool.fingerprint import sha256_file
+from qtool.release import answers
 from qtool.release.bundle import CHECKSUMS, MANIFEST
 
 VLLM_QUESTIONS, VLLM_AGREEMENT = 20, 0.9   # vLLM's own kernels round differently: near, not identical, answers
@@ -95,6 +96,14 @@ def in_vllm(folder: Path, questions: int = VLLM_QUESTIONS) -> str | None:
     return f"{same}/{len(items)} answers as in transformers"
 
 
+def _answers_again(folder: Path, manifest: dict, variant: dict) -> str:
+    profile = profiles.from_record(json.loads((folder / registry.MANIFEST).read_text())["profile"])
+    source = Path(manifest.get("source_path", manifest["model"]))
+    if registry.kind_of(profile).name == "onnx-vision" and not (source / "config.json").is_file():
+        return "- (its language model, the source checkpoint, is not on this machine)"
+    return answers.check(folder.name, variant["answers"], answers.answer(folder, profile, source))
+
+
 def verify(root: Path, status=None) -> list[dict]:
     say = status or (lambda _m: None)
     manifest = check_files(root)
@@ -106,6 +115,9 @@ def verify(root: Path, status=None) -> list[dict]:
             raise QtoolError(f"variant {name} needed torch to load with {variant['kind']}", "report this as a bug")
         row = {"variant": name, "consumer": variant["kind"], "files": "ok", "load": result["loaded"],
                "output": result["output"]}
+        if "answers" in variant:
+            say(f"{name}: answering the release's held-out questions with {variant['kind']}")
+            row["answers"] = _answers_again(Path(root) / name, manifest, variant)
         if variant["kind"] == "transformers":
             say(f"{name}: serving it with vLLM")
             row["vLLM"] = in_vllm(Path(root) / name) or "-"
