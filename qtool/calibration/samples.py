@@ -15,13 +15,16 @@ def pick(calib_set, n: int) -> list:
     return [records[int(i * step)] for i in range(n)]
 
 
-def conversations(records, adapter: ArchAdapter) -> list[list[dict]]:
-    """Each record as chat messages with its (safely loaded) image in place."""
+def conversations(records, adapter: ArchAdapter, modality: str = "image-text") -> list[list[dict]]:
+    """Each record as chat messages with its (safely loaded) image in place; ``modality`` "text" drops the
+    images (the same conversations, text only), "mixed" drops every second record's image."""
     out = []
-    for r in records:
+    for i, r in enumerate(records):
         messages = adapter.to_messages(r.text, r.messages)
-        image = load_image(r.image)
+        keep = modality == "image-text" or (modality == "mixed" and i % 2 == 0)
+        image = load_image(r.image) if keep else None
         for m in messages:
+            m["content"] = [item for item in m["content"] if keep or item.get("type") != "image"]
             for item in m["content"]:
                 if item.get("type") == "image":
                     item["image"] = image

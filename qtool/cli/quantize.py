@@ -8,7 +8,7 @@ import click
 
 from qtool.cli.output import emit
 from qtool.cli.progress import layer_progress
-from qtool.profiles import load_profile
+from qtool.profiles import MODALITIES, load_profile
 from qtool.quantization import quantize
 
 
@@ -19,6 +19,8 @@ from qtool.quantization import quantize
 @click.option("--samples", type=int, help="Calibration records to use (default: the profile's).")
 @click.option("--bits", type=int, help="Override the profile's bits.")
 @click.option("--group-size", type=int, help="Override the profile's group size.")
+@click.option("--modality", type=click.Choice(MODALITIES), help="Override what calibration conversations hold: "
+              "image-text (Qwen's recipe, the default), text (the same conversations without images) or mixed.")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: out/MODEL-PROFILE).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
@@ -26,7 +28,7 @@ from qtool.quantization import quantize
 @click.option("--restart", is_flag=True, help="Discard an interrupted run's checkpoint and start over.")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading pickle (.bin) weights: runs code from the file.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow the model folder's own Python code to run.")
-def command(model, profile_name, calib, samples, bits, group_size, out, device, force, resume,
+def command(model, profile_name, calib, samples, bits, group_size, modality, out, device, force, resume,
             restart, allow_pickle, trust_remote_code):
     """Quantize MODEL (a folder or a bundled name such as qwen2-vl-tiny).
 
@@ -34,7 +36,7 @@ def command(model, profile_name, calib, samples, bits, group_size, out, device, 
     Example:
       qtool quantize qwen2-vl-tiny --profile gptq-int4 --out out/tiny-gptq-int4
     """
-    profile = load_profile(profile_name, {"bits": bits, "group_size": group_size})
+    profile = load_profile(profile_name, {"bits": bits, "group_size": group_size, "modality": modality})
     if allow_pickle:
         click.echo("warning: --allow-pickle: pickle weights can run arbitrary code when loaded", err=True)
     if trust_remote_code:

@@ -19,6 +19,7 @@ from qtool.runtime.gguf_tables import MMPROJ_TYPES, QUANTS
 from qtool.runtime.onnx_io import PRECISIONS
 
 GROUP_SIZES = (-1, 32, 64, 128, 256)
+MODALITIES = ("image-text", "text", "mixed")   # what calibration conversations hold: see calibration.samples
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,13 @@ class GPTQProfile:
     sym: bool = True
     true_sequential: bool = True
     samples: int = 128
+    modality: str = "image-text"
     description: str = ""
 
     def check(self) -> None:
         _choice(self, "bits", (4, 8))
         _choice(self, "group_size", GROUP_SIZES)
+        _choice(self, "modality", MODALITIES)
         if not 0 < self.damp < 1:
             raise QtoolError(f"profile {self.name}: damp must be between 0 and 1, got {self.damp}",
                              "use a value such as 0.01 or 0.1")
@@ -65,11 +68,13 @@ class AWQProfile:
     group_size: int = 128
     zero_point: bool = True
     samples: int = 128
+    modality: str = "image-text"
     description: str = ""
 
     def check(self) -> None:
         _choice(self, "bits", (4,))
         _choice(self, "group_size", GROUP_SIZES[1:])
+        _choice(self, "modality", MODALITIES)
         _positive(self, "samples")
 
 

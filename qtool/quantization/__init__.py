@@ -98,7 +98,7 @@ def quantize(model: str | Path | CheckpointInfo, profile: profiles.Profile, *, o
 
         calib_set = load_records(calib or paths.CALIB_DATA)
         picked = pick(calib_set, samples or profile.samples)
-        conversations = to_conversations(picked, info.adapter)
+        conversations = to_conversations(picked, info.adapter, profile.modality)
         calib_hash, used = calib_set.sha256, len(picked)
     run_key = _run_key(info, profile, calib_hash, used)
     ckpt = paths.cache().absolute() / "quantize-checkpoints" / run_key
