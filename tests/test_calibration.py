@@ -235,3 +235,19 @@ def test_unicode_line_separators_stay_inside_their_record(tmp_path):
     assert "\u2028" in (d / "records.jsonl").read_text(encoding="utf-8")
     calib = load_records(d, strict=False)
     assert [r.text for r in calib.records] == ["one\u2028two"] and "line 2" in calib.problems[0]
+
+
+def test_calibration_modality_decides_which_conversations_keep_their_image():
+    from qtool.calibration.records import load_records
+    from qtool.calibration.samples import conversations, pick
+    from qtool.models import ADAPTERS
+
+    picked = pick(load_records(CALIB), 4)
+
+    def images(modality):
+        return [sum(item.get("type") == "image" for m in conv for item in m["content"])
+                for conv in conversations(picked, ADAPTERS["qwen2_vl"], modality)]
+
+    assert images("image-text") == [1, 1, 1, 1] and images("text") == [0, 0, 0, 0] and images("mixed") == [1, 0, 1, 0]
+    text_only = conversations(picked, ADAPTERS["qwen2_vl"], "text")[0]
+    assert [m["role"] for m in text_only] == ["user", "assistant"] and text_only[1]["content"][0]["text"]
