@@ -44,9 +44,12 @@ def release_command(model, profile_names, out, calib, samples, eval_limit, bench
 @click.command("verify")
 @click.argument("folder", type=click.Path(path_type=Path))
 def verify_command(folder):
-    """Check every hash and size in a release FOLDER and load every variant in a fresh process."""
+    """Check every hash and size in a release FOLDER, load every variant in a fresh process with its consumer,
+    ask each the held-out questions its release recorded answers for, and (when `make serve-env` has built
+    vLLM) serve transformers variants with vLLM."""
     rows = verify(folder, status=lambda m: status.print(m))
-    emit({"folder": str(folder), "variants": rows}, title=f"verified {folder}", rows=rows)
+    emit({"folder": str(folder), "variants": rows}, title=f"verified {folder}: every file's SHA-256 and size match",
+         rows=rows)
 
 
 command = (release_command, verify_command)

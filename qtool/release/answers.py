@@ -38,4 +38,4 @@ def check(name: str, recorded: list[str], now: list[str]) -> str:
         raise QtoolError(f"variant {name} answers {len(recorded) - same} of {len(recorded)} held-out questions "
                          "differently than when it was released", "its weights or its consumer changed; re-run "
                          "`qtool release`")
-    return f"{same}/{len(recorded)} as released"
+    return f"{same}/{len(recorded)}"

@@ -1,4 +1,5 @@
-"""``verify``: every file's hash and size, then every variant loaded by its consumer in a fresh process."""
+"""``verify``: every file's hash and size, every variant loaded by its consumer in a fresh process, the held-out
+answers recorded at release time asked again, and transformers variants served by vLLM where it is built."""
 
 from __future__ import annotations
 
@@ -93,14 +94,14 @@ def in_vllm(folder: Path, questions: int = VLLM_QUESTIONS) -> str | None:
     if same < VLLM_AGREEMENT * len(items):
         raise QtoolError(f"variant {folder.name} answers {len(items) - same} of {len(items)} held-out questions "
                          "differently in vLLM than in transformers", "re-run `qtool release`; if it persists, report it")
-    return f"{same}/{len(items)} answers as in transformers"
+    return f"{same}/{len(items)}"
 
 
 def _answers_again(folder: Path, manifest: dict, variant: dict) -> str:
     profile = profiles.from_record(json.loads((folder / registry.MANIFEST).read_text())["profile"])
     source = Path(manifest.get("source_path", manifest["model"]))
     if registry.kind_of(profile).name == "onnx-vision" and not (source / "config.json").is_file():
-        return "- (its language model, the source checkpoint, is not on this machine)"
+        return "- (source model not here)"
     return answers.check(folder.name, variant["answers"], answers.answer(folder, profile, source))
 
 
@@ -113,13 +114,12 @@ def verify(root: Path, status=None) -> list[dict]:
         result = smoke(root, name, variant["kind"])
         if result.get("torch_imported"):
             raise QtoolError(f"variant {name} needed torch to load with {variant['kind']}", "report this as a bug")
-        row = {"variant": name, "consumer": variant["kind"], "files": "ok", "load": result["loaded"],
-               "output": result["output"]}
+        row = {"variant": name, "consumer": variant["kind"], "load": result["loaded"], "output": result["output"]}
         if "answers" in variant:
             say(f"{name}: answering the release's held-out questions with {variant['kind']}")
-            row["answers"] = _answers_again(Path(root) / name, manifest, variant)
+            row["answers as released"] = _answers_again(Path(root) / name, manifest, variant)
         if variant["kind"] == "transformers":
             say(f"{name}: serving it with vLLM")
-            row["vLLM"] = in_vllm(Path(root) / name) or "-"
+            row["vLLM = transformers"] = in_vllm(Path(root) / name) or "-"
         rows.append(row)
     return rows
