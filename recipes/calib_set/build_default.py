@@ -1,9 +1,9 @@
-"""Build calib_data/: the default calibration set (deterministic).
+"""Build qtool/calibration/default_set/: the default calibration set (deterministic).
 
-    python -m recipes.calib_set.build_default [--out calib_data]
+    python -m recipes.calib_set.build_default [--out qtool/calibration/default_set]
 
 Natural photographs come from scikit-image's bundled samples (offline; licences
-in calib_data/README.md) with captions written for this set (default_text.py);
+in qtool/calibration/default_set/README.md) with captions written for this set (default_text.py);
 charts, documents, signs and shape scenes are rendered here from one fixed seed.
 Shape scenes use their own layouts (224 px, free placement, varied
 backgrounds), disjoint from the tiny model's 112 px grid tasks.

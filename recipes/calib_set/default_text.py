@@ -1,6 +1,6 @@
 """The words in the default calibration set: captions written by looking at each image.
 
-Photos are scikit-image's bundled samples (licences in calib_data/README.md). Each
+Photos are scikit-image's bundled samples (licences in qtool/calibration/default_set/README.md). Each
 gets three records: the whole image, its centre crop (the middle 60% of each
 side) and a question/answer turn on a half-size copy.
 """

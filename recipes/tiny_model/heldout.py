@@ -1,7 +1,7 @@
 """The fixed held-out question set of the tiny model.
 
 Scenes come from the ``heldout`` seed stream, disjoint from training and from
-calib_data/. One question of every type per scene.
+the calibration set. One question of every type per scene.
 """
 
 from __future__ import annotations
