@@ -7,7 +7,6 @@ and ``image_grid_thw``, so the vision tower is the only difference between the t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +47,7 @@ def load_model(path, dtype: str = "bfloat16"):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     path = Path(path).absolute()  # before engine_scratch changes the working directory
-    kernel = kernels.load_kwargs(json.loads((path / "config.json").read_text()).get("quantization_config"), "cpu")
+    kernel = kernels.load_kwargs(path, "cpu")
     with engine_scratch(paths.cache().absolute() / "engine-runs" / "load"):
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, dtype), **kernel)
     return model.eval(), AutoProcessor.from_pretrained(path)

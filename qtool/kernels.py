@@ -10,6 +10,9 @@ these CPU kernels do not exist. Record: benchmarks/results/kernels-cpu/ (``bench
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 # (quant_method, bits, device) -> GPTQModel backend. Absent: GPTQModel's own choice, which was the fastest
 # measured (4-bit GPTQ and AWQ on an AVX512-BF16 CPU: its AVX512 kernels, 3.4x / 3.0x bf16 per decoded token).
 CHOSEN = {
@@ -17,6 +20,12 @@ CHOSEN = {
     # GPTQModel's own TorchLinear is at 0.07x; 64-token prefill 0.2x bf16 (TorchLinear 0.11x).
     ("gptq", 8, "cpu"): "torch_int8",
 }
+
+
+def quantization_config(folder: Path) -> dict | None:
+    """A checkpoint folder's ``quantization_config`` (None for float checkpoints and non-checkpoint folders)."""
+    config = Path(folder) / "config.json"
+    return json.loads(config.read_text()).get("quantization_config") if config.is_file() else None
 
 
 def backend_for(quantization_config: dict | None, device: str) -> str | None:
@@ -27,15 +36,16 @@ def backend_for(quantization_config: dict | None, device: str) -> str | None:
     return CHOSEN.get(key)
 
 
-def load_kwargs(quantization_config: dict | None, device: str) -> dict:
-    """Extra ``from_pretrained`` arguments that select the chosen kernel (none for float checkpoints)."""
-    backend = backend_for(quantization_config, device)
+def load_kwargs(folder: Path, device: str) -> dict:
+    """Extra ``from_pretrained`` arguments that load the checkpoint in ``folder`` with the chosen kernel."""
+    qc = quantization_config(folder)
+    backend = backend_for(qc, device)
     if backend is None:
         return {}
     from transformers import AwqConfig, GPTQConfig
 
-    cls = AwqConfig if quantization_config["quant_method"] == "awq" else GPTQConfig
-    return {"quantization_config": cls(bits=quantization_config["bits"], backend=backend)}
+    cls = AwqConfig if qc["quant_method"] == "awq" else GPTQConfig
+    return {"quantization_config": cls(bits=qc["bits"], backend=backend)}
 
 
 def kernel_name(model) -> str:

@@ -28,7 +28,7 @@ KINDS: tuple[ArtifactKind, ...] = (float_kind.KIND, quantized.KIND, gguf.KIND, o
 SMOKE_DIR = Path(__file__).parent / "smoke"   # consumer-only scripts that verify runs as files
 
 __all__ = ["KINDS", "MANIFEST", "ArtifactKind", "Consumer", "artifact_for", "build", "inputs", "kind_of",
-           "kind_for_consumer", "load", "open_folder", "recorded_inputs", "with_samples"]
+           "kind_for_consumer", "describe", "load", "open_folder", "recorded_inputs", "with_samples"]
 
 
 def kind_of(profile: profiles.Profile) -> ArtifactKind:
@@ -105,18 +105,21 @@ def load(path: Path, profile: profiles.Profile, source: Path, dtype: str | None 
     return kind_of(profile).load(Path(path), profile, Path(source), dtype)
 
 
+def describe(model: str | Path) -> tuple[Path, profiles.Profile, Path]:
+    """(folder, the profile that made it, its source checkpoint) of any folder qtool made; a plain checkpoint
+    or bundled name is its own source in bf16. Transformers checkpoints are inspected before anything loads them."""
+    folder = Path(model)
+    manifest = json.loads((folder / MANIFEST).read_text()) if (folder / MANIFEST).is_file() else {}
+    if "profile" not in manifest:
+        path = checkpoint_of(model).path
+        return path, profiles.load_profile("bf16"), path
+    if (folder / "config.json").is_file():
+        checkpoint_of(folder)
+    source = manifest.get("model") or (manifest.get("source") or {}).get("path") or folder
+    return folder, profiles.from_record(manifest["profile"]), Path(source)
+
+
 def open_folder(model: str | Path) -> tuple[profiles.Profile, Consumer]:
     """Any folder qtool made (or a plain checkpoint / bundled name), loaded by the consumer its kind names."""
-    folder = Path(model)
-    manifest = {}
-    if (folder / MANIFEST).is_file():
-        manifest = json.loads((folder / MANIFEST).read_text())
-    if "profile" not in manifest:
-        info = checkpoint_of(model)
-        profile = profiles.load_profile("bf16")
-        return profile, load(info.path, profile, info.path)
-    if (folder / "config.json").is_file():
-        checkpoint_of(folder)   # a transformers checkpoint: checked before anything loads it
-    profile = profiles.from_record(manifest["profile"])
-    source = manifest.get("model") or (manifest.get("source") or {}).get("path") or folder
-    return profile, load(folder, profile, Path(source))
+    folder, profile, source = describe(model)
+    return profile, load(folder, profile, source)

@@ -63,6 +63,7 @@ KIND = ArtifactKind(
     load=lambda path, profile, _source, _dtype: LlamaCppModel(path, profile),
     bench_worker="qtool.bench.worker_llamacpp", bench_spec=bench_spec, bench_devices=("cpu",),
     teacher_forced=False, smoke="smoke_llamacpp.py",
-    vllm=lambda _p, _d: ("GGUF is llama.cpp's format", "serve it with llama-server (its model card shows how), or serve "
+    vllm=lambda _p, _d: ("GGUF is llama.cpp's format", "serve it with llama-server (its model card shows how), or "
+                         "serve "
                          "a gptq-*/awq-* variant with vLLM"), card=Card("gguf", intro, usage),
 )

@@ -61,7 +61,8 @@ vllm serve {name} --quantization {vllm_q} --max-model-len 8192
 def vllm(profile, device: str) -> tuple[str, str] | None:
     if device == "cpu" and profile.bits == 8:   # vLLM 0.32 CPU: "Marlin does not support weight_bits = uint8b128"
         return ("vLLM's CPU build has no 8-bit GPTQ kernel",
-                "serve a gptq-int4 or awq-int4 variant on CPU, or this one on a CUDA GPU (vLLM serves 8-bit GPTQ there)")
+                "serve a gptq-int4 or awq-int4 variant on CPU, or this one on a CUDA GPU (vLLM serves 8-bit GPTQ "
+                "there)")
     return None
 
 

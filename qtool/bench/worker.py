@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -98,8 +97,7 @@ class _ONNXVision:
 def load_model(spec: dict, dtype: torch.dtype, device: str):
     """The checkpoint with the kernel ``qtool.kernels`` chooses for ``device``; with an ONNX vision tower, its
     torch blocks are never loaded (depth 0)."""
-    config_file = json.loads((Path(spec["path"]) / "config.json").read_text())
-    kwargs = kernels.load_kwargs(config_file.get("quantization_config"), device)
+    kwargs = kernels.load_kwargs(spec["path"], device)
     if spec.get("onnx"):
         from transformers import AutoConfig
 

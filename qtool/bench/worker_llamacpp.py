@@ -14,7 +14,14 @@ import time
 from pathlib import Path
 
 from qtool.bench.measure import (
-    PROMPT, add_bounds, cpu_bandwidth_gbs, image_for, peak_rss_mb, serve, summarize, token_grid,
+    PROMPT,
+    add_bounds,
+    cpu_bandwidth_gbs,
+    image_for,
+    peak_rss_mb,
+    serve,
+    summarize,
+    token_grid,
 )
 from qtool.runtime.llamacpp import GGUFModel, data_url
 

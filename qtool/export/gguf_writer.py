@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from gguf import (
-    MODEL_ARCH, GGMLQuantizationType, GGUFWriter, Keys, SpecialVocab, TokenType, get_tensor_name_map, quants,
+    MODEL_ARCH,
+    GGMLQuantizationType,
+    GGUFWriter,
+    Keys,
+    SpecialVocab,
+    TokenType,
+    get_tensor_name_map,
+    quants,
 )
 
 from qtool.errors import QtoolError

@@ -10,15 +10,13 @@ import sys
 from pathlib import Path
 
 from qtool import artifacts as registry
-from qtool import infer, kernels, profiles, serve
-from qtool.calibration.images import load_image
+from qtool import kernels, serve
 from qtool.errors import QtoolError
-from qtool.eval.dataset import HELDOUT, load_vqa
 from qtool.fingerprint import sha256_file
 from qtool.release import answers
 from qtool.release.bundle import CHECKSUMS, MANIFEST
 
-VLLM_QUESTIONS, VLLM_AGREEMENT = 20, 0.9   # vLLM's own kernels round differently: near, not identical, answers
+VLLM_AGREEMENT = 0.9   # vLLM's own kernels round differently: near, not identical, answers
 
 
 def check_files(root: Path) -> dict:
@@ -59,9 +57,7 @@ def smoke(root: Path, name: str, consumer: str) -> dict:
     if kind is None:
         raise QtoolError(f"variant {name} names unknown consumer {consumer!r}", "re-run `qtool release`")
     folder = Path(root) / name
-    config = folder / "config.json"
-    qc = json.loads(config.read_text()).get("quantization_config") if config.is_file() else None
-    backend = kernels.backend_for(qc, "cpu") or ""
+    backend = kernels.backend_for(kernels.quantization_config(folder), "cpu") or ""
     proc = subprocess.run([sys.executable, str(registry.SMOKE_DIR / kind.smoke), str(folder), backend],
                           capture_output=True, text=True, timeout=1800)
     if proc.returncode < 0:   # killed by a signal: the consumer crashed, which is not the release's fault
@@ -76,33 +72,24 @@ def smoke(root: Path, name: str, consumer: str) -> dict:
     return result
 
 
-def in_vllm(folder: Path, questions: int = VLLM_QUESTIONS) -> str | None:
-    """Held-out answers of a variant through vLLM against stock transformers' (qtool's kernels), or None where
-    vLLM does not serve it here or its environment is not built."""
+def in_vllm(folder: Path, expected: list[str]) -> str | None:
+    """The release's held-out questions through vLLM against ``expected`` (transformers' answers now), or None
+    where vLLM does not serve the variant here or its environment is not built."""
     if not serve.vllm_env().joinpath("bin", "python").is_file():
         return None
     try:
         served = serve.servable(folder)
     except QtoolError:
         return None
-    items = load_vqa(HELDOUT, questions)
-    images, asked = [load_image(it.image) for it in items], [it.question for it in items]
+    _, images, asked = answers.questions()
     with serve.Server(served, port=serve.free_port(), max_model_len=1024) as server:
-        answers = serve.VLLMModel(server).answer(images, asked)
-    model, processor = infer.load_model(folder)
-    same = sum(a == b for a, b in zip(answers, infer.answer(model, processor, images, asked)))
-    if same < VLLM_AGREEMENT * len(items):
-        raise QtoolError(f"variant {folder.name} answers {len(items) - same} of {len(items)} held-out questions "
-                         "differently in vLLM than in transformers", "re-run `qtool release`; if it persists, report it")
-    return f"{same}/{len(items)}"
-
-
-def _answers_again(folder: Path, manifest: dict, variant: dict) -> str:
-    profile = profiles.from_record(json.loads((folder / registry.MANIFEST).read_text())["profile"])
-    source = Path(manifest.get("source_path", manifest["model"]))
-    if registry.kind_of(profile).name == "onnx-vision" and not (source / "config.json").is_file():
-        return "- (source model not here)"
-    return answers.check(folder.name, variant["answers"], answers.answer(folder, profile, source))
+        got = serve.VLLMModel(server).answer(images, asked)
+    same = sum(a == b for a, b in zip(got, expected))
+    if same < VLLM_AGREEMENT * len(expected):
+        raise QtoolError(f"variant {folder.name} answers {len(expected) - same} of {len(expected)} held-out "
+                         "questions differently in vLLM than in transformers",
+                         "re-run `qtool release`; if it persists, report it")
+    return f"{same}/{len(expected)}"
 
 
 def verify(root: Path, status=None) -> list[dict]:
@@ -115,11 +102,18 @@ def verify(root: Path, status=None) -> list[dict]:
         if result.get("torch_imported"):
             raise QtoolError(f"variant {name} needed torch to load with {variant['kind']}", "report this as a bug")
         row = {"variant": name, "consumer": variant["kind"], "load": result["loaded"], "output": result["output"]}
-        if "answers" in variant:
+        folder = Path(root) / name
+        _, profile, _ = registry.describe(folder)
+        source = Path(manifest.get("source_path", manifest["model"]))
+        if registry.kind_of(profile).name == "onnx-vision" and not (source / "config.json").is_file():
+            row["answers as released"] = "- (source model not here)"
+        elif "answers" in variant or variant["kind"] == "transformers":
             say(f"{name}: answering the release's held-out questions with {variant['kind']}")
-            row["answers as released"] = _answers_again(Path(root) / name, manifest, variant)
-        if variant["kind"] == "transformers":
-            say(f"{name}: serving it with vLLM")
-            row["vLLM = transformers"] = in_vllm(Path(root) / name) or "-"
+            now = answers.answer(folder, profile, source)
+            if "answers" in variant:
+                row["answers as released"] = answers.check(name, variant["answers"], now)
+            if variant["kind"] == "transformers":
+                say(f"{name}: serving it with vLLM")
+                row["vLLM = transformers"] = in_vllm(folder, now) or "-"
         rows.append(row)
     return rows

@@ -19,7 +19,6 @@ from pathlib import Path
 from qtool import artifacts as registry
 from qtool import paths, profiles
 from qtool.errors import QtoolError
-from qtool.models.checkpoint import checkpoint_of
 from qtool.serve import client
 
 VLLM_VERSION = "0.32.0"
@@ -54,12 +53,7 @@ class Served:
 
 def servable(model: str | Path, device: str = "cpu") -> Served:
     """The model folder vLLM can load, or a one-line reason it cannot (exit 2)."""
-    folder = Path(model)
-    manifest = folder / registry.MANIFEST
-    if manifest.is_file() and "profile" in (data := json.loads(manifest.read_text())):
-        profile = profiles.from_record(data["profile"])
-    else:
-        folder, profile = checkpoint_of(model).path, profiles.load_profile("bf16")
+    folder, profile, _ = registry.describe(model)
     reason = registry.kind_of(profile).vllm(profile, device)
     if reason:
         raise QtoolError(f"vLLM cannot serve {folder.name} on {device}: {reason[0]}", reason[1])
