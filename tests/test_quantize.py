@@ -163,7 +163,7 @@ def test_int8_runs_the_chosen_cpu_kernel_and_agrees_with_the_exact_one(artifacts
 
     path, _ = artifacts["gptq-int8"]
     qc = json.loads((path / "config.json").read_text())["quantization_config"]
-    assert kernels.load_kwargs(qc, "cuda") == {} and kernels.backend_for(dict(qc, bits=4), "cpu") is None
+    assert kernels.load_kwargs(path, "cuda") == {} and kernels.backend_for(dict(qc, bits=4), "cpu") is None
     fast, processor = infer.load_model(path)
     monkeypatch.chdir(tmp_path)   # GPTQModel writes ./logs while loading
     exact = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.bfloat16).eval()
