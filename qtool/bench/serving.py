@@ -58,11 +58,11 @@ class ServingReport:
 
 
 def run(model: str | Path, profile_names: list[str], settings: ServingSettings, *, calib: Path | None = None,
-        status: Status | None = None, progress=None) -> ServingReport:
+        samples: int | None = None, status: Status | None = None, progress=None) -> ServingReport:
     settings.check()
     say = status or (lambda _m: None)
     info = checkpoint_of(model)
-    chosen = [profiles.load_profile(n) for n in profile_names]
+    chosen = [registry.with_samples(profiles.load_profile(n), samples) for n in profile_names]
     report = ServingReport(str(model), info.random_weights,
                            {**asdict(settings), "engine": f"vLLM {VLLM_VERSION}"}, machine.info())
     image = image_for(settings.image_tokens)

@@ -52,7 +52,8 @@ def command(model, profile_names, engine, image_tokens, gen, repeats, device, th
       qtool bench qwen2-vl-tiny --engine vllm --concurrency 1,4,16 --out /tmp/serving
     """
     if engine == "vllm":
-        _serving(model, profile_names, image_tokens, _ints(gen), repeats, calib, out, force, _ints(concurrency), tp)
+        _serving(model, profile_names, image_tokens, _ints(gen), repeats, calib, samples, out, force, _ints(concurrency),
+                 tp)
         return
     settings = bench.BenchSettings(image_tokens=image_tokens, gen=_ints(gen), repeats=repeats, device=device,
                                    threads=threads, calib=calib, samples=samples)
@@ -74,7 +75,7 @@ def command(model, profile_names, engine, image_tokens, gen, repeats, device, th
                              "rerun the failed profiles alone with --profiles to see their full error")
 
 
-def _serving(model, profile_names, image_tokens, gen, repeats, calib, out, force, concurrency, tp):
+def _serving(model, profile_names, image_tokens, gen, repeats, calib, samples, out, force, concurrency, tp):
     if len(gen) != 1:
         raise click.UsageError("--engine vllm takes one --gen length")
     settings = serving.ServingSettings(concurrency=concurrency, rounds=repeats, image_tokens=image_tokens,
@@ -84,7 +85,7 @@ def _serving(model, profile_names, image_tokens, gen, repeats, calib, out, force
     names = profile_names or bench.ENGINE_PROFILES["vllm"]
     with layer_progress("quantize (for bench)") as progress:
         result = serving.run(model, [p.strip() for p in names.split(",") if p.strip()], settings, calib=calib,
-                             status=lambda msg: status.print(msg), progress=progress)
+                             samples=samples, status=lambda msg: status.print(msg), progress=progress)
     serving.write(result, out, force)
     emit(result.to_dict(), title=f"vLLM serving {model}: full table in {out}/table.md", rows=serving.table(result))
     if result.failed:
