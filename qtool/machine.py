@@ -19,6 +19,22 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# The instruction-set extensions CPU decode speed depends on (which kernels run, and how fast).
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile")
+
+
+def cpu_flags() -> list[str]:
+    """The SPEED_FLAGS this CPU lists in /proc/cpuinfo (empty where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in SPEED_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
+
+
 def memory_gib() -> float | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -34,7 +50,7 @@ def info() -> dict:
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
-        "cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu": cpu_model(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "memory_gib": memory_gib(), "gpu": gpu, "platform": platform.platform(),
         "python": platform.python_version(), "versions": versions(),
     }

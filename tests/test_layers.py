@@ -12,7 +12,7 @@ from conftest import REPO
 LAYERS = [
     {"errors", "paths", "fingerprint", "machine", "outputs", "capture", "reporting"},
     {"models", "runtime"},                       # architectures and checkpoints; torch-free consumers
-    {"profiles", "calibration", "kernels"},
+    {"profiles", "calibration", "kernels", "fastest"},
     {"infer", "quantization", "export"},
     {"artifacts"},                               # the registry of artifact kinds
     {"eval", "bench", "serve"},

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from qtool import profiles
+from qtool import fastest, profiles
 from qtool.bench.plan import model_config, parse_size, plan, recommend
 from qtool.cli.output import emit, wants_json
 from qtool.serve import tp as tensor_parallel
@@ -34,8 +36,10 @@ def command(model, gpu_mem, profile_names, image_tokens, context, device, tp):
     ready = tensor_parallel.readiness(config, [profiles.load_profile(n) for n in names], tp, gpu=device == "cuda") \
         if tp else {}
     best = recommend(rows)
+    speed = fastest.advice(device, Path(model).name, too_big={r.profile for r in rows if not r.fits})
     gib = 2**30
     emit({"model": model, "budget_bytes": budget, "recommended": best, "rows": [r.to_dict() for r in rows],
+          "speed": speed,
           **({"tp": tp, "tp_readiness": ready} if tp else {})},
          title=f"{model} in {budget / gib:.1f} GiB: recommended {best or 'nothing fits'}",
          rows=[{"profile": r.profile, "weights GiB": round(r.weights_bytes / gib, 2),
@@ -45,6 +49,7 @@ def command(model, gpu_mem, profile_names, image_tokens, context, device, tp):
                 "fits": "yes" if r.fits else "no",
                 **({f"TP {tp}": "ok" if ready[r.profile] == "ok" else "no"} if tp else {})} for r in rows])
     if not wants_json():
+        click.echo("\n".join(speed))
         for name, why in ready.items():
             if why != "ok":
                 click.echo(f"TP {tp}, {name}: {why}")

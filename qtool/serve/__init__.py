@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qtool import artifacts as registry
-from qtool import paths, profiles
+from qtool import fastest, paths, profiles
 from qtool.errors import QtoolError
 from qtool.serve import client
 
@@ -139,7 +139,11 @@ class Server:
 def serve(model: str | Path, *, port: int = 8000, tp: int = 1, max_model_len: int = 2048, device: str = "cpu",
           status: Status | None = None) -> None:
     """Serve until vLLM exits or the user presses Ctrl-C (then stop it cleanly)."""
-    with Server(servable(model, device), port=port, tp=tp, max_model_len=max_model_len, status=status) as server:
+    served = servable(model, device)
+    note = fastest.serving_advice(device, served.profile.name)
+    if note and status:
+        status(note)
+    with Server(served, port=port, tp=tp, max_model_len=max_model_len, status=status) as server:
         server.proc.wait()
         if server.proc.returncode:
             raise RuntimeError(f"vLLM exited with {server.proc.returncode} (see {server.log})")
