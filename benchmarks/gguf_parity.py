@@ -40,11 +40,11 @@ def main() -> None:
     from qtool.export.onnx_validate import synthetic_image
     from qtool.infer import answer, load_model
     from qtool.models.checkpoint import resolve_model
-    from recipes.tiny_model import heldout
+    from recipes.tiny_model import splits
 
     path = resolve_model(args.model)
-    items = heldout.items(scenes=-(-args.limit // 5))[: args.limit]
-    images = [heldout.image(i.scene) for i in items]
+    items = splits.items("test", scenes=-(-args.limit // 5))[: args.limit]
+    images = [splits.image("test", i.scene) for i in items]
     questions = [i.question for i in items]
     model, processor = load_model(path, "float32")
     reference = answer(model, processor, images, questions)

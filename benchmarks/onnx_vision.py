@@ -112,7 +112,7 @@ def run(model: str, limit: int | None, threads: int, repeats: int, keep: Path | 
     from qtool import infer
     from qtool.calibration.images import load_image
     from qtool.eval.agreement import agreement
-    from qtool.eval.dataset import HELDOUT, load_vqa
+    from qtool.eval.dataset import TEST_SET, load_vqa
     from qtool.export.onnx_vision import export_onnx
     from qtool.export.vision_tower import load_vision_tower
     from qtool.models.checkpoint import resolve_model
@@ -130,7 +130,7 @@ def run(model: str, limit: int | None, threads: int, repeats: int, keep: Path | 
         path = resolve_model(model)
         visual = load_vision_tower(path, AutoConfig.from_pretrained(path))
         lm, processor = infer.load_model(path, "float32")
-        questions = load_vqa(HELDOUT, limit)
+        questions = load_vqa(TEST_SET, limit)
         images = {p: load_image(p) for p in dict.fromkeys(q.image for q in questions)}
         asked = ([images[q.image] for q in questions], [q.question for q in questions])
         start = time.perf_counter()
@@ -149,7 +149,7 @@ def run(model: str, limit: int | None, threads: int, repeats: int, keep: Path | 
             rows[p]["heldout_images"] = errors[p]
         lat = latency(visual, folder, precisions, threads, repeats)
     return {"model": model, "model_type": result.model_type, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": info, "questions": len(questions), "question_set": str(HELDOUT),
+            "machine": info, "questions": len(questions), "question_set": str(TEST_SET),
             "export_s": export_s, "torch_answer_s": torch_s, "validation_cases": result.validation["cases"],
             "precisions": rows, "latency": lat}
 

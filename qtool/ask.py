@@ -10,13 +10,13 @@ from pathlib import Path
 
 from qtool import artifacts as registry
 from qtool.calibration.images import load_image
-from qtool.eval.dataset import HELDOUT, load_vqa
+from qtool.eval.dataset import TEST_SET, load_vqa
 
 
 def ask(models: list[str], *, image: Path | None = None, question: str | None = None,
         heldout: int | None = None) -> list[dict]:
     if heldout is not None:
-        items = load_vqa(HELDOUT, heldout)
+        items = load_vqa(TEST_SET, heldout)
         rows = [{"question": it.question, "expected": it.answer, "image": it.image.name} for it in items]
         images, questions = [load_image(it.image) for it in items], [it.question for it in items]
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,17 +22,26 @@ def check_target(out: Path, force: bool) -> None:
     """Fail early (before hours of work) if ``out`` cannot be written."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise QtoolError(f"output path {out} exists and is a file", "choose another --out or delete the file")
+        raise QtoolError(f"output path {out} exists and is not a folder", "choose another --out")
     if out.exists() and not force:
         raise QtoolError(f"output folder {out} already exists", "pass --force to replace it or choose another --out")
-    parent = out.absolute().parent
-    if parent.exists() and not parent.is_dir():
-        raise QtoolError(f"parent of {out} is not a folder", "choose an --out inside an existing folder")
+    check_writable(out)
+
+
+def check_writable(out: Path) -> None:
+    """Create and remove a folder where ``out`` will go: the only test that holds on read-only and special
+    filesystems (/proc, /sys) and for root, to whom ``os.access`` says yes everywhere."""
+    parent = Path(out).absolute().parent
     probe = parent
     while not probe.exists():
         probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise QtoolError(f"cannot write to {probe}", "choose an --out in a folder you can write to")
+    if not probe.is_dir():
+        raise QtoolError(f"{probe} in the path of {out} is not a folder", "choose an --out inside a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".qtool-probe-", dir=probe))
+    except OSError as e:
+        raise QtoolError(f"cannot write to {probe} ({e.strerror})",
+                         "choose an --out in a folder you can write to") from None
 
 
 def _clean_stale(out: Path) -> None:

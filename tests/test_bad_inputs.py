@@ -120,7 +120,7 @@ def test_awq_resume_refused(tmp_path):
 
 def test_output_is_a_file(tmp_path):
     (tmp_path / "out").write_text("keep me")
-    assert_one_line_error(quantize("qwen2-vl-tiny", tmp_path), "is a file")
+    assert_one_line_error(quantize("qwen2-vl-tiny", tmp_path), "is not a folder")
     assert (tmp_path / "out").read_text() == "keep me"
 
 

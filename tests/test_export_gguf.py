@@ -11,7 +11,7 @@ from conftest import REPO, TINY, assert_one_line_error, run_qtool
 from qtool.export import gguf_validate
 from qtool.export.onnx_validate import synthetic_image
 from qtool.fingerprint import sha256_file
-from recipes.tiny_model import heldout
+from recipes.tiny_model import splits
 
 QUANTS = ("f32", "f16", "q8_0", "q4_k_m")
 N_QUESTIONS = 150
@@ -27,8 +27,8 @@ def export(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def questions():
-    items = heldout.items(scenes=N_QUESTIONS // 5)
-    return [heldout.image(i.scene) for i in items], [i.question for i in items]
+    items = splits.items("test", scenes=N_QUESTIONS // 5)
+    return [splits.image("test", i.scene) for i in items], [i.question for i in items]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_mmproj_embeddings_match_torch(export):
     """Sides that are multiples of 28 px: same pixels on both sides. (Other sizes: llama.cpp letterboxes
     where transformers stretches, so the grids agree but the pixels do not; see docs/gguf.md.)"""
     out, _ = export
-    images = [heldout.image(0), synthetic_image(168, 252, 1), synthetic_image(420, 280, 2)]
+    images = [splits.image("test", 0), synthetic_image(168, 252, 1), synthetic_image(420, 280, 2)]
     report = gguf_validate.vision_embeddings(out, TINY, images)
     for row in report["images"]:
         assert row["gguf_tokens"] == row["tokens"], row

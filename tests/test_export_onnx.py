@@ -237,7 +237,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, tiny_export):
     assert_one_line_error(run_qtool("export", "onnx", "qwen2-vl-tiny", "--out", existing), "already exists", "--force")
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
-    assert_one_line_error(run_qtool("export", "onnx", "qwen2-vl-tiny", "--out", a_file), "is a file")
+    assert_one_line_error(run_qtool("export", "onnx", "qwen2-vl-tiny", "--out", a_file), "is not a folder")
     assert_one_line_error(run_qtool("export", "onnx", "qwen2-vl-tiny", "--out", a_file / "sub"), "not a folder")
     assert_one_line_error(run_qtool("export", "onnx", "qwen2-vl-tiny", "--out", tmp_path / "o3",
                                     "--precision", "fp32,fp8"), "unknown precision")

@@ -10,14 +10,14 @@ from conftest import QUANTIZED as PROFILES
 from conftest import REPO, TINY, assert_one_line_error, run_qtool
 from safetensors import safe_open
 
-HELDOUT = REPO / "qtool" / "assets" / "qwen2-vl-tiny-heldout" / "questions.jsonl"
+TEST_SET = REPO / "qtool" / "assets" / "qwen2-vl-tiny-test" / "questions.jsonl"
 AGREEMENT = {"gptq-int8": 0.99, "gptq-int4": 0.95, "awq-int4": 0.95}
 N_QUESTIONS = 200
 
 
 def stock_answers(model_dir: Path) -> dict:
     proc = subprocess.run([sys.executable, str(REPO / "tests" / "stock" / "answer.py"), str(model_dir),
-                           str(HELDOUT), str(N_QUESTIONS)], capture_output=True, text=True, timeout=900)
+                           str(TEST_SET), str(N_QUESTIONS)], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -159,7 +159,7 @@ def test_int8_runs_the_chosen_cpu_kernel_and_agrees_with_the_exact_one(artifacts
 
     from qtool import infer, kernels
     from qtool.calibration.images import load_image
-    from qtool.eval.dataset import HELDOUT, load_vqa
+    from qtool.eval.dataset import TEST_SET, load_vqa
 
     path, _ = artifacts["gptq-int8"]
     qc = json.loads((path / "config.json").read_text())["quantization_config"]
@@ -168,7 +168,7 @@ def test_int8_runs_the_chosen_cpu_kernel_and_agrees_with_the_exact_one(artifacts
     monkeypatch.chdir(tmp_path)   # GPTQModel writes ./logs while loading
     exact = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.bfloat16).eval()
     assert (kernels.kernel_name(fast), kernels.kernel_name(exact)) == ("TorchInt8Linear", "TorchLinear")
-    items = load_vqa(HELDOUT, 40)
+    items = load_vqa(TEST_SET, 40)
     images, questions = [load_image(it.image) for it in items], [it.question for it in items]
     same = sum(a == b for a, b in zip(infer.answer(fast, processor, images, questions),
                                       infer.answer(exact, processor, images, questions)))

@@ -9,7 +9,7 @@ from conftest import assert_one_line_error, run_qtool
 
 from qtool import infer
 from qtool.calibration.images import load_image
-from qtool.eval.dataset import HELDOUT, load_vqa
+from qtool.eval.dataset import TEST_SET, load_vqa
 from qtool.serve import Server, VLLMModel, client, free_port, servable, vllm_python
 
 QUESTIONS = 40
@@ -17,7 +17,7 @@ QUESTIONS = 40
 
 @pytest.fixture(scope="module")
 def heldout():
-    items = load_vqa(HELDOUT, QUESTIONS)
+    items = load_vqa(TEST_SET, QUESTIONS)
     return items, [load_image(it.image) for it in items], [it.question for it in items]
 
 

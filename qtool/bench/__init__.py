@@ -58,12 +58,15 @@ class WorkerFailed(RuntimeError):
     """A profile's measuring process died or wrote no result."""
 
 
-def check_settings(s: BenchSettings) -> None:
+def check_settings(s: BenchSettings, option_prefix: str = "") -> None:
+    """``option_prefix``: how the caller's command names the options (release: ``bench-``)."""
     check_device(s.device)
     if s.repeats < 1:
-        raise QtoolError(f"--repeats {s.repeats} must be at least 1", "pass --repeats 3 or more")
+        raise QtoolError(f"--{option_prefix}repeats {s.repeats} must be at least 1",
+                         f"pass --{option_prefix}repeats 3 or more")
     if not s.gen or min(s.gen) < 2:
-        raise QtoolError("--gen lengths must be at least 2 tokens", "pass e.g. --gen 128,512")
+        raise QtoolError(f"--{option_prefix}gen lengths must be at least 2 tokens",
+                         f"pass e.g. --{option_prefix}gen 128,512")
     if not 1 <= s.image_tokens <= 16384:
         raise QtoolError(f"--image-tokens {s.image_tokens} is out of range", "use 1 to 16384")
 

@@ -30,7 +30,10 @@ def parse_size(text: str) -> int:
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]i?b|b)?\s*", text.lower())
     if not m:
         raise QtoolError(f"cannot read the size {text!r}", "write it like 8GiB, 24GB or 80000MiB")
-    return int(float(m.group(1)) * UNITS[m.group(2) or "gib"])
+    size = float(m.group(1)) * UNITS[m.group(2) or "gib"]
+    if not 2**20 <= size < 2**60:
+        raise QtoolError(f"the size {text!r} is out of range", "give a memory size from 1MiB up, like 8GiB")
+    return int(size)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,10 @@ def run(model: str | Path, profile_names: list[str], settings: ServingSettings, 
     say = status or (lambda _m: None)
     info = checkpoint_of(model)
     chosen = [registry.with_samples(profiles.load_profile(n), samples) for n in profile_names]
+    for profile in chosen:   # before any artifact is built
+        refused = registry.kind_of(profile).vllm(profile, "cpu")
+        if refused:
+            raise QtoolError(f"vLLM cannot serve {profile.name} on cpu: {refused[0]}", refused[1])
     report = ServingReport(str(model), info.random_weights,
                            {**asdict(settings), "engine": f"vLLM {VLLM_VERSION}"}, machine.info())
     image = image_for(settings.image_tokens)

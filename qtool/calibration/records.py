@@ -8,6 +8,8 @@ folder and may not leave it (no absolute paths, no ``..``, no symlinks out).
 
 from __future__ import annotations
 
+import codecs
+
 import hashlib
 import json
 from dataclasses import dataclass
@@ -111,6 +113,21 @@ def resolve_image(folder: Path, image) -> tuple[Path | None, str | None]:
         return None, f"image path {image!r} is not usable ({type(exc).__name__})"
 
 
+def jsonl_lines(path: Path, what: str) -> list[str]:
+    """The lines of a JSONL file as common editors write it: UTF-8 with or without a byte-order mark, UTF-16
+    with one (Windows "Unicode"), and LF, CRLF or CR line ends."""
+    data = path.read_bytes()
+    try:
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            text = data.decode("utf-16")
+        else:
+            text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise QtoolError(f"{what} is neither UTF-8 nor UTF-16 text", "save it as UTF-8 JSONL") from None
+    # not splitlines(): JSON strings may hold U+2028; a raw CR is never inside valid JSON
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
 def check_set(path: Path) -> CalibSet:
     """Check every record; bad ones go to ``problems`` (one line each), even if none is valid.
 
@@ -118,10 +135,7 @@ def check_set(path: Path) -> CalibSet:
     """
     file = records_file(path)
     folder = file.parent.resolve()
-    try:
-        lines = file.read_text(encoding="utf-8").split("\n")     # not splitlines(): JSON may hold U+2028
-    except UnicodeDecodeError:
-        raise QtoolError(f"{shown(file)} is not UTF-8 text", "save it as UTF-8 JSONL") from None
+    lines = jsonl_lines(file, f"calibration set {shown(file)}")
     records, problems, seen = [], [], set()
     for no, line in enumerate(lines, 1):
         if not line.strip():

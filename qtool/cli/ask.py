@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from qtool.ask import ask
+from qtool.cli import ranges
 from qtool.cli.output import emit
 
 
@@ -14,7 +15,7 @@ from qtool.cli.output import emit
 @click.argument("models", nargs=-1, required=True)
 @click.option("--image", type=click.Path(path_type=Path), help="An image file.")
 @click.option("--question", help="The question about --image.")
-@click.option("--heldout", type=int, help="Instead: the first N questions of the tiny model's held-out set.")
+@click.option("--heldout", type=ranges.COUNT, help="Instead: the first N questions of the tiny model's test split.")
 def command(models, image, question, heldout):
     """Answer image questions with each MODEL (folders or bundled names), side by side.
 

@@ -9,17 +9,11 @@ import click
 from qtool import bench
 from qtool.bench import report as bench_report
 from qtool.bench import serving
+from qtool.cli import ranges
 from qtool.cli.output import emit, status
 from qtool.cli.progress import layer_progress
 from qtool.errors import ProfilesFailed
 from qtool.outputs import check_target
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers") from None
 
 
 @click.command("bench")
@@ -28,13 +22,14 @@ def _ints(text: str) -> tuple[int, ...]:
 @click.option("--engine", type=click.Choice(list(bench.ENGINE_PROFILES)), default="torch", show_default=True,
               help="Default profile set: torch (transformers), llamacpp (GGUF via llama-cpp-python), onnx "
                    "(vision tower in ONNX Runtime, language model in torch), or all.")
-@click.option("--image-tokens", default=64, show_default=True, help="Visual tokens of the one input image.")
+@click.option("--image-tokens", type=ranges.IMAGE_TOKENS, default=64, show_default=True,
+              help="Visual tokens of the one input image.")
 @click.option("--gen", default="64", show_default=True, help="Comma-separated generation lengths.")
-@click.option("--repeats", default=3, show_default=True)
+@click.option("--repeats", type=ranges.COUNT, default=3, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-@click.option("--threads", type=int, help="torch threads in each measuring process.")
+@click.option("--threads", type=ranges.THREADS, help="torch threads in each measuring process.")
 @click.option("--calib", type=click.Path(path_type=Path), help="Calibration set for on-demand quantization.")
-@click.option("--samples", type=int, help="Calibration samples for on-demand quantization.")
+@click.option("--samples", type=ranges.COUNT, help="Calibration samples for on-demand quantization.")
 @click.option("--out", type=click.Path(path_type=Path), help="Results folder (default benchmarks/results/NAME).")
 @click.option("--force", is_flag=True, help="Replace an existing results folder.")
 @click.option("--concurrency", default="1,4,16", show_default=True,
@@ -51,12 +46,16 @@ def command(model, profile_names, engine, image_tokens, gen, repeats, device, th
       qtool bench qwen2-vl-tiny --engine onnx --out /tmp/bench
       qtool bench qwen2-vl-tiny --engine vllm --concurrency 1,4,16 --out /tmp/serving
     """
+    given = [f"--{n}" for n in ("concurrency", "tp") if click.get_current_context().get_parameter_source(n).name
+             == "COMMANDLINE"]
+    if engine != "vllm" and given:
+        raise click.UsageError(f"{' and '.join(given)} apply to --engine vllm only")
     if engine == "vllm":
-        _serving(model, profile_names, image_tokens, _ints(gen), repeats, calib, samples, out, force, _ints(concurrency),
-                 tp)
+        _serving(model, profile_names, image_tokens, ranges.int_list(gen), repeats, calib, samples, out, force,
+                 ranges.int_list(concurrency), tp)
         return
-    settings = bench.BenchSettings(image_tokens=image_tokens, gen=_ints(gen), repeats=repeats, device=device,
-                                   threads=threads, calib=calib, samples=samples)
+    settings = bench.BenchSettings(image_tokens=image_tokens, gen=ranges.int_list(gen), repeats=repeats,
+                                   device=device, threads=threads, calib=calib, samples=samples)
     out = out or Path("benchmarks/results") / f"{Path(model).name}-{device}"
 
     check_target(out, force)
@@ -90,4 +89,5 @@ def _serving(model, profile_names, image_tokens, gen, repeats, calib, samples, o
     emit(result.to_dict(), title=f"vLLM serving {model}: full table in {out}/table.md", rows=serving.table(result))
     if result.failed:
         names = ", ".join(f"{name} ({why})" for name, why in result.failed.items())
-        raise ProfilesFailed(f"not served: {names}; the other profiles are in {out}", "serve those on a GPU")
+        raise ProfilesFailed(f"not served: {names}; the other profiles are in {out}",
+                             "rerun the failed profiles alone with --profiles to see their full error")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from qtool import eval as qeval
+from qtool.cli import ranges
 from qtool.cli.output import emit, status
 from qtool.cli.progress import layer_progress
 from qtool.eval import report as eval_report
@@ -16,11 +17,11 @@ from qtool.outputs import check_target
 @click.command("eval")
 @click.argument("model")
 @click.option("--profiles", "profile_names", default="bf16,gptq-int8,gptq-int4,awq-int4,rtn-int4", show_default=True)
-@click.option("--dataset", type=click.Path(path_type=Path), help="VQA JSONL (default: the tiny model's held-out set).")
+@click.option("--dataset", type=click.Path(path_type=Path), help="VQA JSONL (default: the tiny model's test split).")
 @click.option("--captions", type=click.Path(path_type=Path), help="Image-caption JSONL for perplexity.")
-@click.option("--limit", type=int, help="Evaluate the first N records only.")
+@click.option("--limit", type=ranges.COUNT, help="Evaluate the first N records only.")
 @click.option("--calib", type=click.Path(path_type=Path), help="Calibration set for on-demand quantization.")
-@click.option("--samples", type=int, help="Calibration samples for on-demand quantization.")
+@click.option("--samples", type=ranges.COUNT, help="Calibration samples for on-demand quantization.")
 @click.option("--out", type=click.Path(path_type=Path), help="Results folder (default benchmarks/results/eval-NAME).")
 @click.option("--force", is_flag=True, help="Replace an existing results folder.")
 def command(model, profile_names, dataset, captions, limit, calib, samples, out, force):

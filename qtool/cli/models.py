@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from qtool.cli import ranges
 from qtool.cli.output import emit, status, wants_json
 from qtool.models.checkpoint import list_models
 from qtool.models.random_build import build_random
@@ -48,7 +49,7 @@ def command(ctx: click.Context) -> None:
 @command.command("build-random")
 @click.argument("name", callback=_known_shape)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to create.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the random weights.")
+@click.option("--seed", default=0, show_default=True, type=ranges.SEED, help="Seed for the random weights.")
 @click.option("--shard-mib", default=2048, show_default=True, type=click.IntRange(min=1),
               help="Largest safetensors shard, in MiB.")
 @click.option("--force", is_flag=True, help="Replace an existing checkpoint folder at --out.")

@@ -8,6 +8,7 @@ import click
 
 from qtool import fastest, profiles
 from qtool.bench.plan import model_config, parse_size, plan, recommend
+from qtool.cli import ranges
 from qtool.cli.output import emit, wants_json
 from qtool.serve import tp as tensor_parallel
 
@@ -17,8 +18,8 @@ from qtool.serve import tp as tensor_parallel
 @click.option("--gpu-mem", required=True, help="Memory budget, e.g. 8GiB or 24GB.")
 @click.option("--profiles", "profile_names", default="bf16,gptq-int8,awq-int4,gptq-int4", show_default=True,
               help="Most precise first: the first that fits is recommended.")
-@click.option("--image-tokens", default=256, show_default=True)
-@click.option("--context", default=2048, show_default=True, help="Tokens held in the KV cache.")
+@click.option("--image-tokens", type=ranges.IMAGE_TOKENS, default=256, show_default=True)
+@click.option("--context", type=ranges.TOKENS, default=2048, show_default=True, help="Tokens held in the KV cache.")
 @click.option("--device", default="cuda", show_default=True, help="cuda, or cpu to include the runtime's RSS (measured once per profile on a one-layer "
               "model and cached; the first run quantizes that model, a minute or two).")
 @click.option("--tp", type=click.IntRange(min=1), help="Also check each profile's layers split across N ranks as vLLM "

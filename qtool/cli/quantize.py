@@ -6,17 +6,19 @@ from pathlib import Path
 
 import click
 
+from qtool.cli import ranges
 from qtool.cli.output import emit
 from qtool.cli.progress import layer_progress
 from qtool.profiles import MODALITIES, load_profile
 from qtool.quantization import quantize
+from qtool.quantization.engine import quantizing_methods
 
 
 @click.command("quantize")
 @click.argument("model")
 @click.option("--profile", "profile_name", required=True, help="gptq-int4, gptq-int8, awq-int4, rtn-int4 or a .toml")
 @click.option("--calib", type=click.Path(path_type=Path), help="Calibration set (default: the shipped set).")
-@click.option("--samples", type=int, help="Calibration records to use (default: the profile's).")
+@click.option("--samples", type=ranges.COUNT, help="Calibration records to use (default: the profile's).")
 @click.option("--bits", type=int, help="Override the profile's bits.")
 @click.option("--group-size", type=int, help="Override the profile's group size.")
 @click.option("--modality", type=click.Choice(MODALITIES), help="Override what calibration conversations hold: "
@@ -36,7 +38,8 @@ def command(model, profile_name, calib, samples, bits, group_size, modality, out
     Example:
       qtool quantize qwen2-vl-tiny --profile gptq-int4 --out out/tiny-gptq-int4
     """
-    profile = load_profile(profile_name, {"bits": bits, "group_size": group_size, "modality": modality})
+    profile = load_profile(profile_name, {"bits": bits, "group_size": group_size, "modality": modality},
+                           methods=quantizing_methods())
     if allow_pickle:
         click.echo("warning: --allow-pickle: pickle weights can run arbitrary code when loaded", err=True)
     if trust_remote_code:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from qtool import bench
+from qtool.cli import ranges
 from qtool.cli.output import emit, status
 from qtool.cli.progress import layer_progress
 from qtool.release import ReleaseSettings, run
@@ -18,10 +19,11 @@ from qtool.release.verify import verify
 @click.option("--profiles", "profile_names", default="gptq-int4,gptq-int8,awq-int4", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Release folder (updated in place).")
 @click.option("--calib", type=click.Path(path_type=Path), help="Calibration set (default: the shipped set).")
-@click.option("--samples", type=int, help="Calibration samples.")
-@click.option("--eval-limit", type=int, default=500, show_default=True, help="Questions evaluated for the cards.")
+@click.option("--samples", type=ranges.COUNT, help="Calibration samples.")
+@click.option("--eval-limit", type=ranges.COUNT, default=500, show_default=True,
+              help="Questions evaluated for the cards.")
 @click.option("--bench-gen", default="64", show_default=True, help="Generation lengths benchmarked for the cards.")
-@click.option("--bench-repeats", type=int, default=3, show_default=True)
+@click.option("--bench-repeats", type=ranges.COUNT, default=3, show_default=True)
 def release_command(model, profile_names, out, calib, samples, eval_limit, bench_gen, bench_repeats):
     """Build every variant of MODEL with a model card, SHA256SUMS and release.json; re-running redoes
     only what is missing or changed.
@@ -31,7 +33,7 @@ def release_command(model, profile_names, out, calib, samples, eval_limit, bench
       qtool release qwen2-vl-tiny --profiles gptq-int4,awq-int4 --out out/release
     """
     settings = ReleaseSettings(calib=calib, samples=samples, eval_limit=eval_limit,
-                               bench=bench.BenchSettings(gen=tuple(int(g) for g in bench_gen.split(",")),
+                               bench=bench.BenchSettings(gen=ranges.int_list(bench_gen),
                                                          repeats=bench_repeats))
     with layer_progress("quantize") as progress:
         manifest = run(model, [p.strip() for p in profile_names.split(",") if p.strip()], out, settings,

@@ -9,7 +9,7 @@ from pathlib import Path
 from qtool import artifacts as registry
 from qtool import profiles
 from qtool.calibration.images import load_image
-from qtool.eval.dataset import HELDOUT, VQAItem, load_vqa
+from qtool.eval.dataset import TEST_SET, VQAItem, load_vqa
 from qtool.models.checkpoint import CheckpointInfo, checkpoint_of
 
 
@@ -51,7 +51,7 @@ def answer_agreement(source: CheckpointInfo, exported: dict[str, tuple[profiles.
     model's on the same questions: a table row per variant (or the Agreement itself with ``rows=False``)."""
     if not exported:
         return [] if rows else {}
-    questions = load_vqa(HELDOUT, limit)
+    questions = load_vqa(TEST_SET, limit)
     images = {p: load_image(p) for p in dict.fromkeys(q.image for q in questions)}
     asked = ([images[q.image] for q in questions], [q.question for q in questions])
     float32 = profiles.load_profile("fp32")

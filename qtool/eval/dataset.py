@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qtool import paths
-from qtool.calibration.records import resolve_image
+from qtool.calibration.records import jsonl_lines, resolve_image
 from qtool.errors import QtoolError
 
 CAPTION_PROMPT = "Describe this image."
-HELDOUT = paths.ASSETS / "qwen2-vl-tiny-heldout" / "questions.jsonl"   # the bundled model's held-out questions
+TEST_SET = paths.ASSETS / "qwen2-vl-tiny-test" / "questions.jsonl"   # the bundled model's test split
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class CaptionItem:
 
 def default_dataset(model_path: Path) -> Path:
     if model_path.resolve() == (paths.ASSETS / "qwen2-vl-tiny").resolve():
-        return HELDOUT
+        return TEST_SET
     raise QtoolError(f"no default evaluation set for {model_path}",
                      "pass --dataset FILE.jsonl with {\"image\", \"question\", \"answer\"} records")
 
@@ -53,10 +53,7 @@ def _records(path: Path, required: tuple[str, ...], limit: int | None) -> list[t
     if not path.is_file():
         raise QtoolError(f"dataset {path} does not exist", "pass a .jsonl file")
     folder, rows, problems, ids = path.parent.resolve(), [], [], set()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise QtoolError(f"dataset {path} is not UTF-8 text", "save it as UTF-8 JSONL") from None
+    lines = jsonl_lines(path, f"dataset {path}")
     for no, line in enumerate(lines, 1):
         if not line.strip():
             continue

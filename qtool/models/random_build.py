@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 from qtool.errors import QtoolError
 from qtool.models import ADAPTERS
 from qtool.models.shapes import IMAGE_PIXELS, Shape, checkpoint_tensors, config_for, get_shape
+from qtool.outputs import check_writable
 from qtool.paths import ASSETS
 
 DEFAULT_SHARD_BYTES = 2 * 2**30
@@ -100,6 +101,7 @@ def random_tensor(name: str, shape: tuple[int, ...], dtype: torch.dtype, seed: i
 
 def _check_target(out_dir: Path, force: bool) -> None:
     if not out_dir.exists():
+        check_writable(out_dir)
         return
     if not out_dir.is_dir():
         raise QtoolError(f"{out_dir} is a file", "choose a folder path for --out")

@@ -7,6 +7,8 @@ values are rejected with one-line errors.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import dataclasses
 import tomllib
 from dataclasses import dataclass, fields
@@ -139,18 +141,31 @@ def _positive(p, field: str) -> None:
         raise QtoolError(f"profile {p.name}: {field} must be at least 1", f"set {field} to a positive integer")
 
 
-def available(folder: Path | None = None) -> list[str]:
-    return sorted(f.stem for f in (folder or paths.PROFILES).glob("*.toml"))
+def available(folder: Path | None = None, methods: Iterable[str] | None = None) -> list[str]:
+    """Profile names in ``folder``, only those of ``methods`` when given (what a command can use)."""
+    names = sorted(f.stem for f in (folder or paths.PROFILES).glob("*.toml"))
+    if methods is None:
+        return names
+    return [n for n in names if _method_in_file((folder or paths.PROFILES) / f"{n}.toml") in set(methods)]
 
 
-def load_profile(name_or_path: str | Path, overrides: dict | None = None, folder: Path | None = None) -> Profile:
-    """Load a profile by name (profiles/NAME.toml) or path, applying ``overrides`` field by field."""
+def _method_in_file(path: Path) -> str | None:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")).get("method")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+
+
+def load_profile(name_or_path: str | Path, overrides: dict | None = None, folder: Path | None = None,
+                 methods: Iterable[str] | None = None) -> Profile:
+    """Load a profile by name (profiles/NAME.toml) or path, applying ``overrides`` field by field. ``methods``:
+    the ones the caller can use; an unknown name's suggestions list only profiles of those."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = (folder or paths.PROFILES) / f"{name_or_path}.toml"
     if not path.is_file():
-        raise QtoolError(f"unknown profile {str(name_or_path)!r}",
-                         f"use one of {', '.join(available(folder)) or '(none found)'} or a path to a .toml file")
+        choices = ", ".join(available(folder, methods)) or "(none found)"
+        raise QtoolError(f"unknown profile {str(name_or_path)!r}", f"use one of {choices} or a path to a .toml file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

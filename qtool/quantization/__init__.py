@@ -23,7 +23,7 @@ from qtool.fingerprint import versions
 from qtool.models.checkpoint import CheckpointInfo, checkpoint_of
 from qtool.outputs import check_target, staged_dir
 from qtool.quantization import artifact
-from qtool.quantization.engine import engine_config, needs_calibration, quantizes
+from qtool.quantization.engine import engine_config, needs_calibration, quantizes, quantizing_methods
 
 ProgressFn = Callable[[int, int], None]  # (layers done, layers total)
 
@@ -83,7 +83,9 @@ def quantize(model: str | Path | CheckpointInfo, profile: profiles.Profile, *, o
              progress: ProgressFn | None = None) -> QuantizeResult:
     if not quantizes(profile):
         raise QtoolError(f"profile {profile.name} is a {profiles.method_of(profile)} profile and quantizes nothing",
-                         "use gptq-int4, gptq-int8, awq-int4 or rtn-int4")
+                         f"use one of {', '.join(profiles.available(methods=quantizing_methods()))}")
+    if samples is not None and samples < 1:
+        raise QtoolError(f"--samples {samples} must be at least 1", "pass a positive number of calibration records")
     info = checkpoint_of(model, allow_pickle=allow_pickle)
     source = info.path.absolute()
     check_group_size(info, profile)
@@ -97,7 +99,7 @@ def quantize(model: str | Path | CheckpointInfo, profile: profiles.Profile, *, o
     if needs_calibration(profile):
 
         calib_set = load_records(calib or paths.CALIB_DATA)
-        picked = pick(calib_set, samples or profile.samples)
+        picked = pick(calib_set, profile.samples if samples is None else samples)
         conversations = to_conversations(picked, info.adapter, profile.modality)
         calib_hash, used = calib_set.sha256, len(picked)
     run_key = _run_key(info, profile, calib_hash, used)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from qtool.profiles import AWQProfile, GPTQProfile, RTNProfile
+from qtool.profiles import METHODS, AWQProfile, GPTQProfile, RTNProfile
 
 _HANDLERS: dict[type, Callable] = {}
 
@@ -19,6 +19,10 @@ def handles(profile_type: type):
 def quantizes(profile) -> bool:
     """Whether ``qtool quantize`` makes this profile (GPTQModel runs it)."""
     return type(profile) in _HANDLERS
+
+
+def quantizing_methods() -> tuple[str, ...]:
+    return tuple(m for m, cls in METHODS.items() if cls in _HANDLERS)
 
 
 def engine_config(profile, device: str):

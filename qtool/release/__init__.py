@@ -21,6 +21,7 @@ from qtool.eval import report as eval_report
 from qtool.eval.agreement import answer_agreement
 from qtool.fingerprint import versions
 from qtool.models.checkpoint import checkpoint_of
+from qtool.outputs import check_writable
 from qtool.release import answers, card
 from qtool.release.bundle import MANIFEST, BundleWriter
 from qtool.reporting import markdown_table
@@ -38,7 +39,8 @@ class ReleaseSettings:
 
 def _check_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
-        raise QtoolError(f"release path {out} is a file", "choose another --out")
+        raise QtoolError(f"release path {out} is not a folder", "choose another --out")
+    check_writable(out)
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists() and not (out / ".qtool-release").exists():
         raise QtoolError(f"{out} is a non-empty folder that is not a qtool release", "choose an empty or new --out")
 
@@ -48,6 +50,7 @@ def run(model: str | Path, profile_names: list[str], out: Path, settings: Releas
     say = status or (lambda _m: None)
     out = Path(out)
     _check_folder(out)
+    bench.check_settings(settings.bench, option_prefix="bench-")
     info = checkpoint_of(model)
     chosen = [registry.with_samples(profiles.load_profile(n), settings.samples) for n in profile_names]
     if not chosen or any(not registry.kind_of(p).releasable for p in chosen):

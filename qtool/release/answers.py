@@ -14,7 +14,7 @@ from qtool import artifacts as registry
 from qtool import profiles
 from qtool.calibration.images import load_image
 from qtool.errors import QtoolError
-from qtool.eval.dataset import HELDOUT, load_vqa
+from qtool.eval.dataset import TEST_SET, load_vqa
 
 QUESTIONS = 20
 # Kernels differ between CPUs and library builds, so a variant may break a near-tie differently on another
@@ -23,7 +23,7 @@ MIN_SAME = 0.9
 
 
 def questions() -> tuple[list[str], list, list[str]]:
-    items = load_vqa(HELDOUT, QUESTIONS)
+    items = load_vqa(TEST_SET, QUESTIONS)
     return [it.id for it in items], [load_image(it.image) for it in items], [it.question for it in items]
 
 

@@ -24,7 +24,7 @@ from transformers import AutoProcessor, GenerationConfig, Qwen2VLConfig, Qwen2VL
 
 from qtool import infer
 from qtool.infer import answer_mask
-from recipes.tiny_model import build, heldout, tasks
+from recipes.tiny_model import build, splits, tasks
 
 
 def curriculum(step: int, schedule: tuple[int, int] = (1000, 2000)) -> int:
@@ -97,10 +97,11 @@ def make_batch(processor, step: int, args):
     return enc, scenes
 
 
-def evaluate(model, processor, scenes: int, kinds: tuple[str, ...] = tasks.QUESTION_TYPES) -> dict[str, float]:
+def evaluate(model, processor, scenes: int, kinds: tuple[str, ...] = tasks.QUESTION_TYPES,
+             split: str = "validation") -> dict[str, float]:
     model.eval()
-    items = heldout.items(scenes, kinds)
-    images = {i: heldout.image(i) for i in range(scenes)}
+    items = splits.items(split, scenes, kinds)
+    images = {i: splits.image(split, i) for i in range(scenes)}
     got = infer.answer(model, processor, [images[it.scene] for it in items], [it.question for it in items],
                        batch_size=64)
     model.train()
@@ -253,7 +254,7 @@ def main(argv=None) -> None:
             run.save()
         if run.step % args.eval_every == 0:
             accuracy = evaluate(run.model, run.processor, args.eval_scenes, eval_kinds)
-            run.log({"step": run.step, "heldout_accuracy": accuracy})
+            run.log({"step": run.step, "validation_accuracy": accuracy})
     if run.step > first:
         run.save()
     if args.export and run.step >= args.steps:
