@@ -3,12 +3,15 @@ work, nothing is written, and what the line suggests is valid for the input at h
 
 The cases are generated from the commands themselves (click's own option list), so an option added later is
 swept too; BASE holds the minimal valid arguments that put each command at the option under test. Runs
-in-process through qtool's real entry point (``--verbose`` keeps the libraries' logging as the tests set it).
+in-process through qtool's real entry point; the logging and warning settings it makes are undone after each case.
 """
 
 import codecs
+import logging
+import os
 import re
 import shutil
+import warnings
 
 import click
 import pytest
@@ -42,6 +45,16 @@ TEXT_NUMBERS = [("bench", "--gen", "0"), ("bench", "--gen", "-5"), ("bench", "--
                 ("plan", "--gpu-mem", "0GiB"), ("plan", "--gpu-mem", "-1GiB"),
                 ("plan", "--gpu-mem", "1e999GiB")]
 SPECIAL_OUTPUTS = ["/dev/null", "/proc/qtool-sweep", "{tmp}/a-file/out"]
+
+
+@pytest.fixture(autouse=True)
+def restore_global_state():
+    disabled, filters, env = logging.root.manager.disable, warnings.filters[:], dict(os.environ)
+    yield
+    logging.disable(disabled)
+    warnings.filters[:] = filters
+    os.environ.clear()
+    os.environ.update(env)
 
 
 def commands(group=cli, prefix=()):
@@ -85,7 +98,7 @@ def argv(name: str, tmp, flag: str, value: str) -> list[str]:
     if flag in base:
         i = base.index(flag)
         base[i:i + 2] = []
-    return ["--verbose", *name.split(), *base, flag, value.format(tmp=tmp)]
+    return [*name.split(), *base, flag, value.format(tmp=tmp)]
 
 
 def run(args, capsys) -> tuple[int, str]:
@@ -137,7 +150,7 @@ def test_unknown_profile_suggestions_are_usable_by_that_command(flag, name, tmp_
 
 
 def test_vllm_bench_refuses_what_vllm_cannot_serve_before_building_it(tmp_path, capsys):
-    code, err = run(["--verbose", "bench", "qwen2-vl-tiny", "--engine", "vllm", "--profiles", "gguf-q8_0",
+    code, err = run(["bench", "qwen2-vl-tiny", "--engine", "vllm", "--profiles", "gguf-q8_0",
                      "--out", str(tmp_path / "out")], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "llama-server" in err, err
     assert not (tmp_path / "out").exists()
