@@ -1,9 +1,10 @@
 """Write qtool/fastest.toml (what `qtool plan` and `qtool serve` say is fastest) from bench records.
 
     python benchmarks/fastest_table.py --model qwen2-vl-2b \
-        benchmarks/results/qwen2-vl-2b-random-cpu-all/bench.json benchmarks/results/qwen2-vl-2b-random-vllm-cpu/serving.json
+        benchmarks/results/qwen2-vl-2b-random-vllm-cpu/serving.json \
+        benchmarks/results/qwen2-vl-2b-random-cpu-gguf/bench.json=cpu-avx512_bf16
 
-Records that predate cpu_flags need --device-class (e.g. cpu-avx512_bf16).
+Every record is one table; a record that predates ``cpu_flags`` names its device class after ``=``.
 """
 
 import argparse
@@ -21,12 +22,13 @@ def rows_for(record: str, model: str, device_class: str | None = None) -> list[f
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("records", nargs="+", type=Path)
+    ap.add_argument("records", nargs="+", help="RECORD or RECORD=DEVICE_CLASS")
     ap.add_argument("--model", required=True, help="the shape the records measured, e.g. qwen2-vl-2b")
-    ap.add_argument("--device-class")
     args = ap.parse_args()
-    rows = [row for r in args.records
-            for row in rows_for(str(r.resolve().relative_to(REPO)), args.model, args.device_class)]
+    rows = []
+    for arg in args.records:
+        record, _, klass = arg.partition("=")
+        rows += rows_for(str(Path(record).resolve().relative_to(REPO)), args.model, klass or None)
     fastest.TABLE.write_text(fastest.to_toml(rows))
     print(f"{len(rows)} rows -> {fastest.TABLE.relative_to(REPO)}")
 

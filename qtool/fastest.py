@@ -31,11 +31,12 @@ class Measured:
 
 
 def device_class(device: str = "cpu", flags: list[str] | None = None) -> str:
-    """``cpu-<widest vector extension>`` (what decides the CPU kernels), or ``cuda``."""
+    """``cpu-<widest matrix or vector extension>`` (what decides the CPU kernels), or ``cuda``. The same model
+    served by vLLM decoded int4 2.1x faster than bf16 on an AMX Xeon and 0.5x as fast on an EPYC without AMX."""
     if device != "cpu":
         return device
     have = machine.cpu_flags() if flags is None else flags
-    return next((f"cpu-{f}" for f in ("avx512_bf16", "avx512f", "avx2") if f in have), "cpu")
+    return next((f"cpu-{f}" for f in ("amx_tile", "avx512_bf16", "avx512f", "avx2") if f in have), "cpu")
 
 
 def from_record(record: dict, path: str, model: str, klass: str | None = None) -> list[Measured]:

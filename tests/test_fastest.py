@@ -22,6 +22,7 @@ def test_the_shipped_table_is_what_its_records_say():
 
 
 def test_device_class_is_the_widest_vector_extension():
+    assert fastest.device_class("cpu", ["avx2", "avx512f", "avx512_bf16", "amx_tile"]) == "cpu-amx_tile"
     assert fastest.device_class("cpu", ["avx2", "avx512f", "avx512_bf16"]) == "cpu-avx512_bf16"
     assert fastest.device_class("cpu", ["avx2"]) == "cpu-avx2"
     assert fastest.device_class("cpu", []) == "cpu"

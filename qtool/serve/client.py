@@ -43,8 +43,10 @@ def chat(port: int, model: str, image: Image.Image, question: str, *, max_tokens
          ignore_eos: bool = False, disconnect_after: int | None = None, timeout: float = 600) -> Reply:
     """One greedy, streamed chat completion; ``ignore_eos``: exactly ``max_tokens`` new tokens (vLLM's extension);
     ``disconnect_after`` chunks: drop the connection mid-stream."""
+    # logprobs: every streamed token is listed, also one whose text is empty (a random-weight model's special or
+    # partial-UTF-8 tokens), so time to first token and inter-token latency count tokens, not visible text
     body = {"model": model, "temperature": 0, "max_tokens": max_tokens, "stream": True, "ignore_eos": ignore_eos,
-            "stream_options": {"include_usage": True},
+            "stream_options": {"include_usage": True}, "logprobs": True,
             "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(image)}},
                                                       {"type": "text", "text": question}]}]}
     reply, start = Reply(), time.perf_counter()
@@ -65,7 +67,7 @@ def chat(port: int, model: str, image: Image.Image, question: str, *, max_tokens
                 reply.output_tokens = event["usage"]["completion_tokens"]
             for choice in event.get("choices", []):
                 piece = choice.get("delta", {}).get("content") or ""
-                if not piece:
+                if not piece and not (choice.get("logprobs") or {}).get("content"):
                     continue
                 now = time.perf_counter() - start
                 reply.ttft_s = now if reply.ttft_s is None else reply.ttft_s
