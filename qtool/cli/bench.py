@@ -49,7 +49,7 @@ def command(model, profile_names, engine, image_tokens, gen, repeats, device, th
     given = [f"--{n}" for n in ("concurrency", "tp") if click.get_current_context().get_parameter_source(n).name
              == "COMMANDLINE"]
     if engine != "vllm" and given:
-        raise click.UsageError(f"{' and '.join(given)} apply to --engine vllm only")
+        raise click.UsageError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to --engine vllm only")
     if engine == "vllm":
         _serving(model, profile_names, image_tokens, ranges.int_list(gen), repeats, calib, samples, out, force,
                  ranges.int_list(concurrency), tp)
