@@ -140,10 +140,10 @@ def serve(model: str | Path, *, port: int = 8000, tp: int = 1, max_model_len: in
           status: Status | None = None) -> None:
     """Serve until vLLM exits or the user presses Ctrl-C (then stop it cleanly)."""
     served = servable(model, device)
-    note = fastest.serving_advice(device, served.profile.name)
-    if note and status:
-        status(note)
     with Server(served, port=port, tp=tp, max_model_len=max_model_len, status=status) as server:
+        note = fastest.serving_advice(device, served.profile.name)
+        if note and status:
+            status(note)
         server.proc.wait()
         if server.proc.returncode:
             raise RuntimeError(f"vLLM exited with {server.proc.returncode} (see {server.log})")
