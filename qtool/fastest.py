@@ -32,7 +32,7 @@ class Measured:
 
 def device_class(device: str = "cpu", flags: list[str] | None = None) -> str:
     """``cpu-<widest matrix or vector extension>`` (what decides the CPU kernels), or ``cuda``. The same model
-    served by vLLM decoded int4 2.1x faster than bf16 on an AMX Xeon and 0.5x as fast on an EPYC without AMX."""
+    served by vLLM decoded int4 2.1-2.2x faster than bf16 on an AMX Xeon and 0.5x as fast on an EPYC without AMX."""
     if device != "cpu":
         return device
     have = machine.cpu_flags() if flags is None else flags

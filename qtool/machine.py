@@ -9,14 +9,19 @@ from pathlib import Path
 from qtool.fingerprint import versions
 
 
-def cpu_model() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The first value of ``field`` in /proc/cpuinfo (None where it cannot be read)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 # The instruction-set extensions CPU decode speed depends on (which kernels run, and how fast).
@@ -25,14 +30,8 @@ SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile")
 
 def cpu_flags() -> list[str]:
     """The SPEED_FLAGS this CPU lists in /proc/cpuinfo (empty where it cannot be read)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return [f for f in SPEED_FLAGS if f in have]
-    except OSError:
-        pass
-    return []
+    have = set((_cpuinfo("flags") or "").split())
+    return [f for f in SPEED_FLAGS if f in have]
 
 
 def memory_gib() -> float | None:

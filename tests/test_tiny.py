@@ -40,7 +40,7 @@ def test_the_test_split_shares_no_layout_with_anything_the_recipe_draws():
     """Exhaustive over the recipe's step counts: every scene the training stages draw and every validation
     scene, as first drawn (so no redraw ever changed what the shipped model was trained on), has a layout
     outside the test layouts, and every test scene uses one, each a different one."""
-    reserved = set(tasks.TEST_LAYOUTS)
+    reserved = set(tasks.reserved_layouts())
     drawn = {tasks.layout(s) for s in test_layouts.drawn()}
     assert len(drawn) > 10_000 and not drawn & reserved
     assert reserved == {lay for lay in test_layouts.three_object_layouts() if lay not in drawn}
@@ -51,8 +51,8 @@ def test_the_test_split_shares_no_layout_with_anything_the_recipe_draws():
 
 def test_other_splits_redraw_a_test_layout():
     index = next(i for i in range(100_000, 200_000) if tasks.layout(tasks.first_draw("train", i)) in
-                 set(tasks.TEST_LAYOUTS))
-    assert tasks.layout(tasks.scene("train", index)) not in set(tasks.TEST_LAYOUTS)
+                 set(tasks.reserved_layouts()))
+    assert tasks.layout(tasks.scene("train", index)) not in set(tasks.reserved_layouts())
 
 
 def test_stock_transformers_loads_it_in_a_fresh_process():

@@ -1,7 +1,7 @@
 """The tiny model's question sets: ``validation`` (what training evaluates on) and ``test`` (what qtool measures).
 
 The test split is disjoint from training by construction: its scenes use only layouts (colour, shape, cell) that
-no other split can draw (tasks.TEST_LAYOUTS). Every one- and two-object layout occurs in training, so every test
+no other split can draw (tasks.reserved_layouts()). Every one- and two-object layout occurs in training, so every test
 scene has three objects. The validation split is the stream training evaluated on while the recipe's stopping
 points were chosen; it shares 23 of its 500 scenes with training. One question of every type per scene.
 """

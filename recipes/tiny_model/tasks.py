@@ -9,6 +9,7 @@ always give the same image and questions.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -104,14 +105,23 @@ def layout(s: Scene) -> Layout:
     return frozenset((t.colour, t.shape, t.cell) for t in s.things)
 
 
-def _load_test_layouts() -> list[Layout]:
-    if not TEST_LAYOUTS_FILE.is_file():   # while it is being written
-        return []
-    return [frozenset((c, s, int(cell)) for c, s, cell in lay) for lay in json.loads(TEST_LAYOUTS_FILE.read_text())]
+@functools.cache
+def reserved_layouts() -> tuple[Layout, ...]:
+    """tasks.TEST_LAYOUTS_FILE, read once (empty while it is being written)."""
+    if not TEST_LAYOUTS_FILE.is_file():
+        return ()
+    return tuple(frozenset((c, s, int(cell)) for c, s, cell in lay)
+                 for lay in json.loads(TEST_LAYOUTS_FILE.read_text()))
 
 
-TEST_LAYOUTS = _load_test_layouts()
-_RESERVED = set(TEST_LAYOUTS)
+@functools.cache
+def _reserved() -> frozenset[Layout]:
+    return frozenset(reserved_layouts())
+
+
+@functools.cache
+def _test_order() -> tuple[int, ...]:
+    return tuple(int(i) for i in np.random.default_rng([SPLITS["test"]]).permutation(len(reserved_layouts())))
 
 
 def _place(rng: np.random.Generator, cells, colours, shapes) -> Scene:
@@ -139,15 +149,15 @@ def scene(split: str, index: int, max_things: int = 3) -> Scene:
     if split == "test":
         return _test_scene(index)
     attempt = 0
-    while layout(s := first_draw(split, index, max_things, attempt)) in _RESERVED:
+    while layout(s := first_draw(split, index, max_things, attempt)) in _reserved():
         attempt += 1
     return s
 
 
 def _test_scene(index: int) -> Scene:
     """Test scene ``index``: the ``index``-th test layout in a fixed shuffled order, placed at random."""
-    order = np.random.default_rng([SPLITS["test"]]).permutation(len(TEST_LAYOUTS))
-    things = sorted(TEST_LAYOUTS[order[index % len(order)]], key=lambda t: t[2])
+    order = _test_order()
+    things = sorted(reserved_layouts()[order[index % len(order)]], key=lambda t: t[2])
     rng = np.random.default_rng([SPLITS["test"], index])
     return _place(rng, [t[2] for t in things], [t[0] for t in things], [t[1] for t in things])
 
