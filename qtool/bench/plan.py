@@ -20,6 +20,7 @@ from qtool import profiles
 from qtool.bench import runtime_probe
 from qtool.errors import QtoolError
 from qtool.models import ADAPTERS
+from qtool.models.adapter import head_dim
 from qtool.models.checkpoint import checkpoint_of
 from qtool.models.shapes import SHAPES, checkpoint_tensors, config_for
 
@@ -99,8 +100,7 @@ def _is_quantized_linear(name: str, shape, adapter) -> bool:
 
 
 def kv_bytes(text_config, context: int, profile) -> int:
-    head_dim = text_config.hidden_size // text_config.num_attention_heads
-    per_position = 2 * text_config.num_hidden_layers * text_config.num_key_value_heads * head_dim
+    per_position = 2 * text_config.num_hidden_layers * text_config.num_key_value_heads * head_dim(text_config)
     return per_position * context * _bytes_per_element(profile)
 
 

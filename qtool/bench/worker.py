@@ -14,6 +14,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProce
 
 from qtool import kernels
 from qtool.bench.measure import PROMPT, add_bounds, cpu_bandwidth_gbs, image_for, peak_rss_mb, serve, summarize
+from qtool.models.adapter import head_dim
 from qtool.runtime.onnx_io import graph_bytes
 from qtool.runtime.vision import VisionEncoder
 
@@ -64,8 +65,7 @@ def decoder_bytes(model) -> int:
 
 def kv_bytes_per_position(model, dtype_bytes: int) -> int:
     c = model.config.text_config
-    head_dim = c.hidden_size // c.num_attention_heads
-    return 2 * c.num_hidden_layers * c.num_key_value_heads * head_dim * dtype_bytes
+    return 2 * c.num_hidden_layers * c.num_key_value_heads * head_dim(c) * dtype_bytes
 
 
 class _VisionClock:

@@ -29,6 +29,7 @@ from qtool.runtime.llamacpp import llama_cpp, quiet_logs
 
 Progress = Callable[[str], None]
 LOG = "llama.cpp.log"
+ARCHITECTURES = ("qwen2_vl", "qwen2_5_vl")   # Qwen3-VL (DeepStack mmproj) not yet
 # source dtype (safetensors) -> the float GGUF type that holds it exactly
 LOSSLESS = {"bfloat16": "bf16", "float16": "f16", "float32": "f32"}
 
@@ -68,7 +69,7 @@ def export_gguf(model: str | Path | CheckpointInfo, out: str | Path, *,
     llama_cpp()                                   # fail before any work if the extra is missing
     out = Path(out).expanduser().absolute()
     check_target(out, force)
-    info = float_checkpoint(model)
+    info = float_checkpoint(model, exporter="GGUF export", architectures=ARCHITECTURES)
     path = info.path
     name = path.name
     base = LOSSLESS.get(info.dtype, "f32")

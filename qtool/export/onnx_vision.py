@@ -33,6 +33,8 @@ from qtool.models.checkpoint import CheckpointInfo, float_checkpoint
 from qtool.outputs import check_target, staged_dir
 from qtool.runtime import onnx_io as io
 
+ARCHITECTURES = tuple(io.INPUTS)   # the towers whose inputs the runtime knows how to compute
+
 Progress = Callable[[str], None]
 
 
@@ -107,7 +109,7 @@ def export_onnx(model: str | Path | CheckpointInfo, out: str | Path, *,
         raise QtoolError(f"opset {opset} is not supported", f"choose {io.MIN_OPSET}..{io.MAX_OPSET}")
     out = Path(out).expanduser().absolute()
     check_target(out, force)
-    info = float_checkpoint(model)
+    info = float_checkpoint(model, exporter="ONNX export", architectures=ARCHITECTURES)
     path = info.path
     say(f"loading the vision tower of {path.name}")
     config = AutoConfig.from_pretrained(path)

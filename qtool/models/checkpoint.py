@@ -86,11 +86,16 @@ def checkpoint_of(model: str | Path | CheckpointInfo, *, allow_pickle: bool = Fa
     return inspect_checkpoint(resolve_model(model), allow_pickle=allow_pickle)
 
 
-def float_checkpoint(model: str | Path | CheckpointInfo) -> CheckpointInfo:
-    """A bundled name or folder that must hold a float (not yet quantized) checkpoint, checked."""
+def float_checkpoint(model: str | Path | CheckpointInfo, *, exporter: str = "",
+                     architectures: tuple[str, ...] | None = None) -> CheckpointInfo:
+    """A bundled name or folder that must hold a float (not yet quantized) checkpoint, checked; ``architectures``:
+    the model types ``exporter`` handles (None: all)."""
     info = checkpoint_of(model)
     if info.quantized:
         raise QtoolError(f"{info.path} is a quantized checkpoint", "export the float model it was made from")
+    if architectures is not None and info.adapter.model_type not in architectures:
+        raise QtoolError(f"{exporter} does not handle {info.adapter.model_type} models yet (it does "
+                         f"{', '.join(architectures)})", "quantize it with a gptq, awq or rtn profile instead")
     return info
 
 

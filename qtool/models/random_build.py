@@ -20,10 +20,11 @@ from pathlib import Path
 import torch
 import transformers
 from safetensors.torch import save_file
+from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING_NAMES
 
 from qtool.errors import QtoolError
 from qtool.models import ADAPTERS
-from qtool.models.shapes import IMAGE_PIXELS, Shape, checkpoint_tensors, config_for, get_shape
+from qtool.models.shapes import IMAGE, Shape, checkpoint_tensors, config_for, get_shape
 from qtool.outputs import check_writable
 from qtool.paths import ASSETS
 
@@ -168,11 +169,19 @@ def _processor(shape: Shape):
     base = _base_processor()
     tokenizer = base.tokenizer
     tokenizer.model_max_length = shape.text["max_position_embeddings"]
-    size = {"shortest_edge": IMAGE_PIXELS[0], "longest_edge": IMAGE_PIXELS[1]}
+    image = IMAGE[shape.model_type]
+    image_processor = type(base.image_processor)(
+        size={"shortest_edge": image["min_pixels"], "longest_edge": image["max_pixels"]},
+        patch_size=image["patch_size"], image_mean=image["image_mean"], image_std=image["image_std"])
     cls = getattr(transformers, ADAPTERS[shape.model_type].processor_class)
-    return cls(image_processor=type(base.image_processor)(size=size),
-               video_processor=type(base.video_processor)(), tokenizer=tokenizer,
-               chat_template=base.chat_template)
+    return cls(image_processor=image_processor, video_processor=_video_processor(shape.model_type, image),
+               tokenizer=tokenizer, chat_template=base.chat_template)
+
+
+def _video_processor(model_type: str, image: dict):
+    """The architecture's own video processor class (Qwen3-VL's adds frame timestamps), same patching."""
+    cls = getattr(transformers, VIDEO_PROCESSOR_MAPPING_NAMES[model_type]["torchvision"])
+    return cls(patch_size=image["patch_size"], image_mean=image["image_mean"], image_std=image["image_std"])
 
 
 @lru_cache(maxsize=1)

@@ -115,8 +115,9 @@ def quantize(model: str | Path | CheckpointInfo, profile: profiles.Profile, *, o
     t0 = time.time()
     with staged_dir(out, force) as tmp:
         layers = info.config["text_config"]["num_hidden_layers"]
-        peak_gpu = _run_engine(source, profile, device, conversations, tmp, ckpt, scratch, resume, layers,
-                               progress, trust_remote_code, done_before)
+        with module_tree(info.adapter):
+            peak_gpu = _run_engine(source, profile, device, conversations, tmp, ckpt, scratch, resume, layers,
+                                   progress, trust_remote_code, done_before)
         artifact.copy_side_files(source, tmp)
         qc = artifact.fix_quantization_config(tmp, info.adapter)
         errors = artifact.layer_errors(tmp)
@@ -203,6 +204,23 @@ def layer_checkpoints_for_vl_models():
         yield
     finally:
         gptq_checkpoint.validate_checkpoint_support = original
+
+
+@contextlib.contextmanager
+def module_tree(adapter):
+    """The adapter's module tree in place of GPTQModel's definition, for this call only (None: keep GPTQModel's)."""
+    if adapter.engine_module_tree is None:
+        yield
+        return
+    from gptqmodel.models.auto import MODEL_MAP
+
+    cls = MODEL_MAP[adapter.model_type]
+    original = cls.module_tree
+    cls.module_tree = adapter.engine_module_tree
+    try:
+        yield
+    finally:
+        cls.module_tree = original
 
 
 class _LayerHook:

@@ -73,14 +73,14 @@ def smoke(root: Path, name: str, consumer: str) -> dict:
 
 
 def in_vllm(folder: Path, expected: list[str]) -> str | None:
-    """The release's held-out questions through vLLM against ``expected`` (transformers' answers now), or None
-    where vLLM does not serve the variant here or its environment is not built."""
+    """The release's held-out questions through vLLM against ``expected`` (transformers' answers now); where
+    vLLM does not serve the variant here, why not; None where its environment is not built."""
     if not serve.vllm_env().joinpath("bin", "python").is_file():
         return None
     try:
         served = serve.servable(folder)
-    except QtoolError:
-        return None
+    except QtoolError as refused:
+        return f"- ({refused.problem.split(': ', 1)[-1]})"
     _, images, asked = answers.questions()
     with serve.Server(served, port=serve.free_port(), max_model_len=1024) as server:
         got = serve.VLLMModel(server).answer(images, asked)

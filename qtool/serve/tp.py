@@ -12,18 +12,20 @@ down_proj, not a multiple of 128 (Qwen re-published its quantized 72B checkpoint
 
 from __future__ import annotations
 
+from qtool.models.adapter import head_dim
+
 MARLIN_K, MARLIN_N = 128, 64     # vLLM's Marlin: per-rank input / output multiples (GPU)
 
 
 def _linears(text) -> list[tuple[str, int, int, str]]:
     """(name, in features, out features, how vLLM splits it) of one decoder layer."""
-    head_dim = text.hidden_size // text.num_attention_heads
+    width = head_dim(text)
     hidden, inter = text.hidden_size, text.intermediate_size
     return [
-        ("self_attn.q_proj", hidden, text.num_attention_heads * head_dim, "column"),
-        ("self_attn.k_proj", hidden, text.num_key_value_heads * head_dim, "column"),
-        ("self_attn.v_proj", hidden, text.num_key_value_heads * head_dim, "column"),
-        ("self_attn.o_proj", text.num_attention_heads * head_dim, hidden, "row"),
+        ("self_attn.q_proj", hidden, text.num_attention_heads * width, "column"),
+        ("self_attn.k_proj", hidden, text.num_key_value_heads * width, "column"),
+        ("self_attn.v_proj", hidden, text.num_key_value_heads * width, "column"),
+        ("self_attn.o_proj", text.num_attention_heads * width, hidden, "row"),
         ("mlp.gate_proj", hidden, inter, "column"),
         ("mlp.up_proj", hidden, inter, "column"),
         ("mlp.down_proj", inter, hidden, "row"),

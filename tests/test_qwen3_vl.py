@@ -1,0 +1,152 @@
+"""Qwen3-VL through qtool on a small random model (qwen3-vl-test: 2 decoder layers, 3 heads of 128 over hidden 256,
+a 3-block tower with DeepStack taps at blocks 0 and 2): shapes, quantize with every method, stock transformers,
+vLLM, plan, and the exporters' refusal. Random weights: fidelity is checked as logits against the float model."""
+
+import json
+
+import pytest
+import torch
+from conftest import assert_one_line_error, run_qtool
+from PIL import Image
+from safetensors import safe_open
+
+from qtool import infer, machine, profiles
+from qtool.bench.plan import kv_bytes
+from qtool.models.random_build import build_random
+from qtool.models.shapes import config_for, param_count
+from qtool.serve import Server, client, free_port, servable, vllm_python
+
+QUANTIZED = ("gptq-int8", "gptq-int4", "awq-int4", "rtn-int4")
+
+
+@pytest.fixture(scope="module")
+def q3(tmp_path_factory):
+    return build_random("qwen3-vl-test", tmp_path_factory.mktemp("q3") / "qwen3-vl-test").path
+
+
+@pytest.fixture(scope="module")
+def q3_artifacts(q3, tmp_path_factory):
+    root = tmp_path_factory.mktemp("q3-artifacts")
+    out = {}
+    for profile in QUANTIZED:
+        proc = run_qtool("--json", "quantize", q3, "--profile", profile, "--samples", "8", "--out", root / profile)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out[profile] = root / profile
+    return out
+
+
+def tensors(path) -> dict:
+    out = {}
+    for f in sorted(path.glob("*.safetensors")):
+        with safe_open(f, "pt") as h:
+            out.update({k: h.get_tensor(k) for k in h.keys()})
+    return out
+
+
+def test_published_shapes():
+    """Values from the public config.json files (see qtool/models/shapes.py), and the counts they imply."""
+    c4, c8 = config_for("qwen3-vl-4b"), config_for("qwen3-vl-8b")
+    t4 = c4.text_config
+    assert (t4.hidden_size, t4.num_attention_heads, t4.head_dim) == (2560, 32, 128)   # head_dim is not hidden/heads
+    assert t4.rope_parameters["mrope_section"] == [24, 20, 20] and t4.rope_parameters["mrope_interleaved"]
+    assert c4.vision_config.deepstack_visual_indexes == [5, 11, 17] and c4.vision_config.out_hidden_size == 2560
+    assert c8.vision_config.deepstack_visual_indexes == [8, 16, 24] and c8.vision_config.patch_size == 16
+    assert c4.tie_word_embeddings and not c8.tie_word_embeddings
+    assert abs(param_count(c8)["total"] / 1e9 - 8.77) < 0.01       # 8.77B, as published for Qwen3-VL-8B
+
+
+def test_random_checkpoint_loads_and_generates_in_stock_transformers(q3):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    model, info = AutoModelForImageTextToText.from_pretrained(q3, output_loading_info=True)
+    assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    processor = AutoProcessor.from_pretrained(q3)
+    assert type(model).__name__ == "Qwen3VLForConditionalGeneration" and type(processor).__name__ == "Qwen3VLProcessor"
+    assert processor.image_processor.patch_size == 16
+    inputs = _inputs(processor)
+    out = model.generate(**inputs, max_new_tokens=6, do_sample=False)
+    assert out.shape[1] == inputs["input_ids"].shape[1] + 6
+
+
+def _inputs(processor, text: str = "How many shapes?"):
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+    return processor(text=[prompt], images=[Image.new("RGB", (300, 220), (200, 30, 30))], return_tensors="pt")
+
+
+def test_quantize_keeps_tower_and_deepstack_mergers_float(q3, q3_artifacts):
+    src = tensors(q3)
+    for profile, path in q3_artifacts.items():
+        dst = tensors(path)
+        tower = [k for k in src if ".visual." in f".{k}"]
+        assert any("deepstack_merger_list" in k for k in tower)
+        assert all(dst[k].dtype == src[k].dtype and dst[k].equal(src[k]) for k in tower), profile
+        norms = [k for k in src if k.endswith(("q_norm.weight", "k_norm.weight"))]
+        assert len(norms) == 4 and all(dst[k].equal(src[k]) for k in norms), profile
+        q_proj = next(k for k in dst if k.endswith("layers.0.self_attn.q_proj.qweight"))
+        bits = 8 if profile == "gptq-int8" else 4
+        # q_proj: 256 -> 3 heads x 128; GPTQ packs along in-features, AWQ-GEMM along out-features
+        expected = (256, 384 * bits // 32) if profile == "awq-int4" else (256 * bits // 32, 384)
+        assert tuple(dst[q_proj].shape) == expected, profile
+        qc = json.loads((path / "config.json").read_text())["quantization_config"]
+        if profile == "awq-int4":
+            assert qc["modules_to_not_convert"] == ["model.visual", "visual", "lm_head"]
+
+
+def test_quantized_logits_track_the_float_model(q3, q3_artifacts):
+    """Teacher-forced on an image prompt through stock transformers (GPTQModel's CPU kernels): every variant's
+    next-token distribution stays close to float's, and 8 bits closer than any 4-bit method."""
+    model, processor = infer.load_model(q3)
+    inputs = _inputs(processor, "Describe the colours and the shapes in this picture, one by one.")
+    with torch.inference_mode():
+        reference = model(**inputs).logits.float().log_softmax(-1)
+    kl = {}
+    for profile, path in q3_artifacts.items():
+        quantized, _ = infer.load_model(path)
+        assert type(quantized.model.language_model.layers[0].mlp.down_proj).__name__ != "Linear", profile
+        with torch.inference_mode():
+            logits = quantized(**inputs).logits.float().log_softmax(-1)
+        kl[profile] = (reference.exp() * (reference - logits)).sum(-1).mean().item()
+    assert all(0 < v < 0.05 for v in kl.values()), kl
+    assert kl["gptq-int8"] < min(kl[p] for p in QUANTIZED if p != "gptq-int8") / 5, kl
+
+
+def test_plan_kv_cache_is_what_transformers_allocates(q3):
+    """Qwen3-VL states head_dim (here 128, while hidden / heads is 85): the plan's KV bytes per position must equal
+    the cache transformers fills."""
+    model, processor = infer.load_model(q3)
+    inputs = _inputs(processor)
+    with torch.inference_mode():
+        cache = model(**inputs, use_cache=True).past_key_values
+    filled = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+    assert filled == kv_bytes(model.config.text_config, inputs["input_ids"].shape[1], profiles.load_profile("bf16"))
+
+
+def test_plan_lists_the_qwen3_shapes():
+    proc = run_qtool("--json", "plan", "qwen3-vl-8b", "--profiles", "bf16,gptq-int4,awq-int4", "--gpu-mem", "12GiB")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["profile"]: r for r in json.loads(proc.stdout)["rows"]}
+    assert not rows["bf16"]["fits"] and rows["gptq-int4"]["fits"]      # 17.5 GB of bf16 weights; ~6 GB in int4
+    assert rows["gptq-int4"]["weights_bytes"] < 0.45 * rows["bf16"]["weights_bytes"]   # embeddings, tower stay float
+
+
+@pytest.mark.parametrize("kind", ["onnx", "gguf"])
+def test_exporters_refuse_qwen3_in_one_line(q3, tmp_path, kind):
+    proc = run_qtool("export", kind, q3, "--out", tmp_path / "x")
+    assert_one_line_error(proc, "qwen3_vl", "gptq")
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("profile", ["bf16", "gptq-int4", "awq-int4"])
+def test_vllm_serves_qwen3(q3, q3_artifacts, profile):
+    """vLLM loads the float model and, where its CPU build has the 4-bit kernel (AVX-512), the GPTQ/AWQ artifacts,
+    and streams greedy tokens from an image prompt; elsewhere the int4 artifacts are refused with the fix."""
+    vllm_python()
+    folder = q3 if profile == "bf16" else q3_artifacts[profile]
+    if profile != "bf16" and "avx512f" not in machine.cpu_flags():
+        assert_one_line_error(run_qtool("serve", folder), "AVX-512")
+        return
+    with Server(servable(folder), port=free_port(), max_model_len=1024) as server:
+        reply = client.chat(server.port, server.served.name, Image.new("RGB", (300, 220), (20, 90, 200)),
+                            "How many shapes?", max_tokens=8, ignore_eos=True)
+    assert reply.error is None and reply.output_tokens == 8, reply
