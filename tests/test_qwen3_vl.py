@@ -11,6 +11,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from qtool import infer, machine, profiles
+from qtool.eval.dataset import TEST_SET
 from qtool.bench.plan import kv_bytes
 from qtool.models.random_build import build_random
 from qtool.models.shapes import config_for, param_count
@@ -150,3 +151,22 @@ def test_vllm_serves_qwen3(q3, q3_artifacts, profile):
         reply = client.chat(server.port, server.served.name, Image.new("RGB", (300, 220), (20, 90, 200)),
                             "How many shapes?", max_tokens=8, ignore_eos=True)
     assert reply.error is None and reply.output_tokens == 8, reply
+
+
+def test_release_verify_and_eval(q3, tmp_path):
+    """release (quantize, bench, held-out answers, cards, checksums) then verify; eval's fidelity table."""
+    out = tmp_path / "release"
+    proc = run_qtool("release", q3, "--profiles", "gptq-int4", "--samples", "8", "--eval-limit", "10",
+                     "--bench-gen", "4", "--bench-repeats", "1", "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = json.loads((out / "bench" / "bench.json").read_text())["records"]
+    assert {r["profile"] for r in records} == {"bf16", "gptq-int4"}
+    proc = run_qtool("--json", "verify", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = json.loads(proc.stdout)["variants"]
+    assert row["load"].startswith("Qwen3VLForConditionalGeneration") and row["answers as released"] == "20/20"
+    proc = run_qtool("eval", q3, "--dataset", TEST_SET, "--profiles", "bf16,gptq-int4", "--limit", "8",
+                     "--samples", "8", "--out", tmp_path / "eval")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["profile"]: r for r in json.loads((tmp_path / "eval" / "eval.json").read_text())["rows"]}
+    assert 0 < rows["gptq-int4"]["kl_answer"]["mean"] < 0.05 and rows["gptq-int4"]["kernel"] != "Linear"

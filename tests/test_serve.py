@@ -1,6 +1,7 @@
 """qtool serve: the tiny model and its GPTQ-Int4 and AWQ-Int4 artifacts behind a real vLLM server (CPU build, in
 its own environment: `make serve-env`), at tensor parallelism 1 and 2, answering held-out image questions.
-vLLM's CPU build has its 4-bit kernel only for AVX-512 CPUs: on an AVX2 CPU the int4 cases check the refusal."""
+vLLM's CPU build has its 4-bit kernel and its tensor-parallel communicator only for AVX-512 CPUs: on an AVX2 CPU
+those cases check the refusal."""
 
 import threading
 import time
@@ -15,9 +16,9 @@ from qtool.paths import ASSETS
 from qtool.serve import Server, VLLMModel, client, free_port, servable, vllm_python
 
 QUESTIONS = 40
-INT4_HERE = "avx512f" in machine.cpu_flags()
+AVX512 = "avx512f" in machine.cpu_flags()   # vLLM's CPU build: 4-bit kernel and tensor parallelism
 # what the load test serves: an int4 variant where vLLM has the kernel, else the float model
-LOADED = "gptq-int4" if INT4_HERE else "bf16"
+LOADED = "gptq-int4" if AVX512 else "bf16"
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +43,15 @@ def offline(folders, heldout):
     return out
 
 
-@pytest.mark.parametrize("profile, tp", [("bf16", 2), ("gptq-int4", 1), ("awq-int4", 1), ("gptq-int4", 2),
+@pytest.mark.parametrize("profile, tp", [("bf16", 1), ("bf16", 2), ("gptq-int4", 1), ("awq-int4", 1), ("gptq-int4", 2),
                                          ("awq-int4", 2)])
 def test_vllm_serves_the_artifact_and_answers_like_transformers(folders, heldout, offline, profile, tp):
     vllm_python()   # fails with the fix (make serve-env) if the environment is missing
-    if profile != "bf16" and not INT4_HERE:
-        assert_one_line_error(run_qtool("serve", folders[profile]), "AVX-512", "qtool serve MODEL")
+    if profile != "bf16" and not AVX512:
+        assert_one_line_error(run_qtool("serve", folders[profile]), "4-bit", "AVX-512", "qtool serve MODEL")
+        return
+    if tp > 1 and not AVX512:
+        assert_one_line_error(run_qtool("serve", folders[profile], "--tp", tp), "tensor parallelism", "--tp 1")
         return
     items, images, questions = heldout
     with Server(servable(folders[profile]), port=free_port(), tp=tp, max_model_len=1024) as server:

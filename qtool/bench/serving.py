@@ -18,7 +18,7 @@ from qtool.bench.measure import PROMPT, image_for
 from qtool.errors import QtoolError
 from qtool.models.checkpoint import checkpoint_of
 from qtool.reporting import RANDOM_NOTE, finish_figure, markdown_table, write_results
-from qtool.serve import VLLM_VERSION, Server, client, servable
+from qtool.serve import VLLM_VERSION, Server, client, refusal, servable
 
 Status = Callable[[str], None]
 
@@ -64,7 +64,7 @@ def run(model: str | Path, profile_names: list[str], settings: ServingSettings, 
     info = checkpoint_of(model)
     chosen = [registry.with_samples(profiles.load_profile(n), samples) for n in profile_names]
     for profile in chosen:   # before any artifact is built
-        refused = registry.kind_of(profile).vllm(profile, "cpu")
+        refused = refusal(profile, "cpu", settings.tp)
         if refused:
             raise QtoolError(f"vLLM cannot serve {profile.name} on cpu: {refused[0]}", refused[1])
     report = ServingReport(str(model), info.random_weights,
@@ -74,7 +74,7 @@ def run(model: str | Path, profile_names: list[str], settings: ServingSettings, 
         say(f"{profile.name}: preparing artifact")
         path = registry.artifact_for(info, profile, calib=calib, progress=progress)
         try:
-            served = servable(path)
+            served = servable(path, tp=settings.tp)
         except QtoolError as e:
             report.failed[profile.name] = e.problem
             say(f"{profile.name}: not served: {e.problem}")

