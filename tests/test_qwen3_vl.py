@@ -1,6 +1,7 @@
-"""Qwen3-VL through qtool on a small random model (qwen3-vl-test: 2 decoder layers, 3 heads of 128 over hidden 256,
-a 3-block tower with DeepStack taps at blocks 0 and 2): shapes, quantize with every method, stock transformers,
-vLLM, plan, and the exporters' refusal. Random weights: fidelity is checked as logits against the float model."""
+"""Qwen3-VL through qtool on a small random model (qwen3-vl-test: 3 decoder layers, 3 heads of 128 over hidden 256,
+a 3-block tower with DeepStack taps at blocks 0 and 2, added after decoder layers 0 and 1): shapes, quantize with
+every method, stock transformers, vLLM, plan, and the exporters' refusal. Random weights: fidelity is checked as
+logits against the float model."""
 
 import json
 
@@ -13,6 +14,8 @@ from safetensors import safe_open
 from qtool import infer, machine, profiles
 from qtool.eval.dataset import TEST_SET
 from qtool.bench.plan import kv_bytes
+from qtool.quantization.deepstack import deepstack_in_layers
+from qtool.models import QWEN2_VL, QWEN3_VL
 from qtool.models.random_build import build_random
 from qtool.models.shapes import config_for, param_count
 from qtool.serve import Server, client, free_port, servable, vllm_python
@@ -83,12 +86,15 @@ def test_quantize_keeps_tower_and_deepstack_mergers_float(q3, q3_artifacts):
         assert any("deepstack_merger_list" in k for k in tower)
         assert all(dst[k].dtype == src[k].dtype and dst[k].equal(src[k]) for k in tower), profile
         norms = [k for k in src if k.endswith(("q_norm.weight", "k_norm.weight"))]
-        assert len(norms) == 4 and all(dst[k].equal(src[k]) for k in norms), profile
+        assert len(norms) == 6 and all(dst[k].equal(src[k]) for k in norms), profile
         q_proj = next(k for k in dst if k.endswith("layers.0.self_attn.q_proj.qweight"))
         bits = 8 if profile == "gptq-int8" else 4
         # q_proj: 256 -> 3 heads x 128; GPTQ packs along in-features, AWQ-GEMM along out-features
         expected = (256, 384 * bits // 32) if profile == "awq-int4" else (256 * bits // 32, 384)
         assert tuple(dst[q_proj].shape) == expected, profile
+        calibration = json.loads((path / "qtool.json").read_text())["calibration"]
+        if profile != "rtn-int4":   # both DeepStack layers' outputs fed the next layer's calibration, per batch
+            assert calibration["deepstack_additions"] == {"0": 8, "1": 8}, profile
         qc = json.loads((path / "config.json").read_text())["quantization_config"]
         if profile == "awq-int4":
             assert qc["modules_to_not_convert"] == ["model.visual", "visual", "lm_head"]
@@ -110,6 +116,38 @@ def test_quantized_logits_track_the_float_model(q3, q3_artifacts):
         kl[profile] = (reference.exp() * (reference - logits)).sum(-1).mean().item()
     assert all(0 < v < 0.05 for v in kl.values()), kl
     assert kl["gptq-int8"] < min(kl[p] for p in QUANTIZED if p != "gptq-int8") / 5, kl
+
+
+def test_deepstack_in_layers_computes_what_transformers_computes(q3):
+    """Under quantize's patch a full forward gives the same logits, and replaying the decoder one layer at a time
+    from the first layer's captured inputs (as GPTQModel calibrates) reaches the model's own hidden states; without
+    the patch that replay misses the DeepStack additions."""
+    model, processor = infer.load_model(q3, "float32")
+    inputs = _inputs(processor)
+    with torch.inference_mode():
+        stock = model(**inputs, output_hidden_states=True)
+    replayed = {}
+    for patched in (True, False):
+        captured = {}
+
+        def capture(_module, args, kwargs):
+            captured.update(args=args, kwargs=dict(kwargs))
+
+        layers = model.model.language_model.layers
+        with deepstack_in_layers(QWEN3_VL if patched else QWEN2_VL) as added, torch.inference_mode():
+            handle = layers[0].register_forward_pre_hook(capture, with_kwargs=True)
+            logits = model(**inputs).logits
+            handle.remove()
+            hidden, kwargs = captured["args"][0], captured["kwargs"]
+            for layer in layers:
+                hidden = layer(hidden, **kwargs)
+        replayed[patched] = hidden
+        if patched:
+            assert torch.equal(logits, stock.logits) and dict(added) == {0: 2, 1: 2}   # 1 full forward + 1 replay
+    before_norm = stock.hidden_states[-1]   # transformers' last entry is after the final norm
+    truth = model.model.language_model.norm
+    assert torch.allclose(truth(replayed[True]), before_norm, atol=1e-5)
+    assert not torch.allclose(truth(replayed[False]), before_norm, atol=1e-2)
 
 
 def test_plan_kv_cache_is_what_transformers_allocates(q3):

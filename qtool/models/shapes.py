@@ -102,8 +102,9 @@ ROWS = (
     ("qwen2.5-vl-test", "", "qwen2_5_vl", "qwen2.5-vl-test", 256, 512, 2, 2, 1, 512, True, 4096, 2),
     # intermediate 640: group size 256 does not divide down_proj's in-features (bad-input tests)
     ("qwen2-vl-test-odd", "", "qwen2_vl", "qwen2-vl-test", 256, 640, 2, 2, 1, 512, False, 4096, 2),
-    # 3 heads of 128 over hidden 256: hidden / heads != head_dim, as in the real 4B and 32B
-    ("qwen3-vl-test", "", "qwen3_vl", "qwen3-vl-test", 256, 512, 2, 3, 1, 512, True, 4096, None),
+    # 3 heads of 128 over hidden 256: hidden / heads != head_dim, as in the real 4B and 32B; 3 layers, so that
+    # a DeepStack layer (0, 1) is not the last one
+    ("qwen3-vl-test", "", "qwen3_vl", "qwen3-vl-test", 256, 512, 3, 3, 1, 512, True, 4096, None),
 )
 
 

@@ -23,6 +23,7 @@ from qtool.fingerprint import versions
 from qtool.models.checkpoint import CheckpointInfo, checkpoint_of
 from qtool.outputs import check_target, staged_dir
 from qtool.quantization import artifact
+from qtool.quantization.deepstack import deepstack_in_layers
 from qtool.quantization.engine import engine_config, needs_calibration, quantizes, quantizing_methods
 
 ProgressFn = Callable[[int, int], None]  # (layers done, layers total)
@@ -115,7 +116,7 @@ def quantize(model: str | Path | CheckpointInfo, profile: profiles.Profile, *, o
     t0 = time.time()
     with staged_dir(out, force) as tmp:
         layers = info.config["text_config"]["num_hidden_layers"]
-        with module_tree(info.adapter):
+        with module_tree(info.adapter), deepstack_in_layers(info.adapter) as deepstack:
             peak_gpu = _run_engine(source, profile, device, conversations, tmp, ckpt, scratch, resume, layers,
                                    progress, trust_remote_code, done_before)
         artifact.copy_side_files(source, tmp)
@@ -133,7 +134,9 @@ def quantize(model: str | Path | CheckpointInfo, profile: profiles.Profile, *, o
             "qtool_manifest": 1, "kind": "quantized", "profile": profiles.to_record(profile),
             "source": {"path": str(source), "sha256": info.sha256},
             "calibration": {"path": str(calib or paths.CALIB_DATA) if conversations else None,
-                            "sha256": calib_hash, "samples": used},
+                            "sha256": calib_hash, "samples": used,
+                            **({"deepstack_additions": {str(k): n for k, n in sorted(deepstack.items())}}
+                               if info.adapter.deepstack else {})},
             "device": device, "versions": versions(), "quantization_config": qc,
             "result": {k: v for k, v in result.to_dict().items() if k != "out"},
         }
