@@ -1,10 +1,11 @@
 """Qwen3-VL through qtool on a small random model (qwen3-vl-test: 3 decoder layers, 3 heads of 128 over hidden 256,
 a 3-block tower with DeepStack taps at blocks 0 and 2, added after decoder layers 0 and 1): shapes, quantize with
-every method, stock transformers, vLLM, plan, and the exporters' refusal. Random weights: fidelity is checked as
+every method, stock transformers, vLLM, plan, GGUF for llama.cpp, and the ONNX exporter's refusal. Random weights: fidelity is checked as
 logits against the float model."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from conftest import assert_one_line_error, run_qtool
@@ -14,7 +15,10 @@ from safetensors import safe_open
 from qtool import infer, machine, profiles
 from qtool.eval.dataset import TEST_SET
 from qtool.bench.plan import kv_bytes
+from qtool.export import gguf_validate
+from qtool.export.gguf_export import gguf_files
 from qtool.quantization.deepstack import deepstack_in_layers
+from qtool.runtime.llamacpp import GGUFModel
 from qtool.models import QWEN2_VL, QWEN3_VL
 from qtool.models.random_build import build_random
 from qtool.models.shapes import config_for, param_count
@@ -169,11 +173,48 @@ def test_plan_lists_the_qwen3_shapes():
     assert rows["gptq-int4"]["weights_bytes"] < 0.45 * rows["bf16"]["weights_bytes"]   # embeddings, tower stay float
 
 
-@pytest.mark.parametrize("kind", ["onnx", "gguf"])
-def test_exporters_refuse_qwen3_in_one_line(q3, tmp_path, kind):
-    proc = run_qtool("export", kind, q3, "--out", tmp_path / "x")
+def test_onnx_export_refuses_qwen3_in_one_line(q3, tmp_path):
+    proc = run_qtool("export", "onnx", q3, "--out", tmp_path / "x")
     assert_one_line_error(proc, "qwen3_vl", "gptq")
     assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture(scope="module")
+def q3_gguf(q3, tmp_path_factory):
+    out = tmp_path_factory.mktemp("q3-gguf") / "gguf"
+    proc = run_qtool("export", "gguf", q3, "--quant", "f32,q4_k_m", "--mmproj", "f32", "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def _picture(seed: int, size=(512, 384)) -> Image.Image:
+    """Noise at a size both preprocessors leave as is (llama.cpp's lower pixel limit is not the processor's)."""
+    return Image.fromarray((np.random.default_rng(seed).random((size[1], size[0], 3)) * 255).astype("uint8"))
+
+
+def test_gguf_text_model_matches_transformers(q3, q3_gguf):
+    """q/k norms, interleaved M-RoPE sections and the stated head_dim as llama.cpp's qwen3vl reads them."""
+    result = gguf_validate.text_logits(q3_gguf, "f32", q3, ["How many shapes are there?", "Describe a red square."])
+    assert result["top1_agreement"] == 1.0 and result["max_abs"] < 1e-2 * result["logit_scale"], result
+
+
+def test_gguf_mmproj_returns_merger_and_deepstack_features(q3, q3_gguf):
+    """llama.cpp's mmproj row per token = the merger's features then each DeepStack merger's, as transformers'."""
+    result = gguf_validate.vision_embeddings(q3_gguf, q3, [_picture(0), _picture(1, (640, 480))], quant="f32")
+    assert all(r["gguf_tokens"] == r["tokens"] for r in result["images"]), result
+    assert result["worst_rel_l2"] < 1e-2, result
+
+
+def test_gguf_answers_an_image_question_like_transformers(q3, q3_gguf):
+    """The first answer token's distribution after an image question (image through the mmproj, DeepStack
+    features into the first decoder layers), llama.cpp against transformers."""
+    result = gguf_validate.next_token_logprobs(q3_gguf, "f32", q3, _picture(2), "How many shapes?")
+    # tokens that decode to '' or a partial character share one text: compare the others
+    shared = {t for t in set(result["gguf"]) & set(result["transformers"]) if t.strip("\ufffd")}
+    assert len(shared) >= 3, result
+    assert all(abs(result["gguf"][t] - result["transformers"][t]) < 1e-2 for t in shared), result
+    quantized = GGUFModel(*gguf_files(q3_gguf, "q4_k_m"), n_ctx=1024)
+    assert isinstance(quantized.answer(_picture(3), "How many shapes?"), str)
 
 
 @pytest.mark.parametrize("profile", ["bf16", "gptq-int4", "awq-int4"])

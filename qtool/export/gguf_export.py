@@ -29,7 +29,7 @@ from qtool.runtime.llamacpp import llama_cpp, quiet_logs
 
 Progress = Callable[[str], None]
 LOG = "llama.cpp.log"
-ARCHITECTURES = ("qwen2_vl", "qwen2_5_vl")   # Qwen3-VL (DeepStack mmproj) not yet
+ARCHITECTURES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 # source dtype (safetensors) -> the float GGUF type that holds it exactly
 LOSSLESS = {"bfloat16": "bf16", "float16": "f16", "float32": "f32"}
 

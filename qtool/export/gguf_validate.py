@@ -16,7 +16,7 @@ from qtool.export.gguf_export import gguf_files
 from qtool.export.onnx_validate import max_abs, rel_l2
 from qtool.export.vision_tower import load_vision_tower
 from qtool.infer import answer, load_model
-from qtool.runtime.llamacpp import GGUFModel, image_embeddings
+from qtool.runtime.llamacpp import GGUFModel, data_url, image_embeddings
 
 
 def text_logits(folder: Path, quant: str, model_path: Path, prompts: Sequence[str]) -> dict:
@@ -55,7 +55,9 @@ def vision_embeddings(folder: Path, model_path: Path, images: Sequence[Image.Ima
     for image in images:
         enc = processor(images=[image], return_tensors="pt")
         with torch.no_grad():
-            ref = visual(enc["pixel_values"].float(), grid_thw=enc["image_grid_thw"]).pooler_output.float().numpy()
+            out = visual(enc["pixel_values"].float(), grid_thw=enc["image_grid_thw"])
+        # Qwen3-VL: llama.cpp's mmproj returns the DeepStack features beside the merger's, in one row per token
+        ref = torch.cat([out.pooler_output, *(getattr(out, "deepstack_features", None) or [])], -1).float().numpy()
         out = image_embeddings(gguf, image)
         row = {"size": list(image.size), "tokens": int(ref.shape[0]), "gguf_tokens": int(out.shape[0])}
         if out.shape == ref.shape:
@@ -78,3 +80,26 @@ def answers(folder: Path, quant: str, model_path: Path, images: Sequence[Image.I
     same = sum(a == b for a, b in zip(got, reference))
     return {"quant": quant, "questions": len(questions), "agreement": same / len(questions),
             "answers": got, "reference": list(reference)}
+
+
+def next_token_logprobs(folder: Path, quant: str, model_path: Path, image: Image.Image, question: str,
+                        k: int = 5) -> dict:
+    """The top-``k`` log-probabilities of the first answer token after an image question: llama.cpp (mtmd, the
+    image through the mmproj and the language model) vs transformers in float32, by token text."""
+    import torch
+
+    text_file, mmproj = gguf_files(folder, quant)
+    gguf = GGUFModel(text_file, mmproj, n_ctx=1024, logits_all=True)
+    reply = gguf.llm.create_chat_completion(
+        messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(image)}},
+                                               {"type": "text", "text": question}]}],
+        max_tokens=1, temperature=0.0, top_k=1, logprobs=True, top_logprobs=k)
+    got = {t["token"]: float(t["logprob"]) for t in reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]}
+    model, processor = load_model(model_path, "float32")
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+    enc = processor(text=[processor.apply_chat_template(messages, add_generation_prompt=True)], images=[image],
+                    return_tensors="pt")
+    with torch.inference_mode():
+        top = model(**enc).logits[0, -1].float().log_softmax(-1).topk(k)
+    ref = {processor.tokenizer.decode([int(i)]): float(v) for v, i in zip(top.values, top.indices)}
+    return {"gguf": got, "transformers": ref}

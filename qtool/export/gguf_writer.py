@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from gguf import (
     MODEL_ARCH,
+    MODEL_ARCH_NAMES,
     GGMLQuantizationType,
     GGUFWriter,
     Keys,
@@ -74,7 +75,8 @@ def write_language_model(info: CheckpointInfo, file: Path, quant: str) -> None:
     _text_metadata(writer, info, text, quant)
     _tokenizer(writer, info.path, text["vocab_size"])
     weights = Weights(info.weight_files)
-    names = get_tensor_name_map(MODEL_ARCH.QWEN2VL, text["num_hidden_layers"])
+    arch = next(a for a, name in MODEL_ARCH_NAMES.items() if name == info.adapter.gguf_arch)
+    names = get_tensor_name_map(arch, text["num_hidden_layers"])
     plan = []
     for name in sorted(weights.where):
         if name.startswith("visual."):
@@ -82,7 +84,7 @@ def write_language_model(info: CheckpointInfo, file: Path, quant: str) -> None:
         target = names.get_name(name, try_suffixes=(".weight", ".bias"))
         if target is None:
             raise QtoolError(f"{info.path} has a tensor llama.cpp has no place for: {name}",
-                             "export a stock Qwen2-VL/Qwen2.5-VL checkpoint")
+                             "export a stock Qwen-VL checkpoint")
         shape = weights.shape(name)
         plan.append(Planned(target, weights.loader(name), shape, _float_type(shape, tables.FLOAT_QUANTS[quant])))
     _write(writer, plan)
@@ -97,15 +99,18 @@ def write_mmproj(info: CheckpointInfo, file: Path, quant: str) -> None:
     names = get_tensor_name_map(MODEL_ARCH.MMPROJ, vision["depth"])
     qtype = tables.MMPROJ_TYPES[quant]
     plan = []
+    parts = _qwen3_vision_parts(vision) if info.adapter.deepstack else _vision_parts
     for name in sorted(n for n in weights.where if n.startswith("visual.")):
-        for target_source, part, shape in _vision_parts(name, weights.shape(name)):
-            target = (target_source if target_source.startswith("v.")
+        for target_source, part, shape in parts(name, weights.shape(name)):
+            target = (target_source if target_source.startswith(("v.", "mm."))
                       else names.get_name(target_source, try_suffixes=(".weight", ".bias")))
             if target is None:
                 raise QtoolError(f"{info.path} has a vision tensor llama.cpp has no place for: {name}",
-                                 "export a stock Qwen2-VL/Qwen2.5-VL checkpoint")
+                                 "export a stock Qwen-VL checkpoint")
             float_only = any(k in target for k in tables.MMPROJ_FLOAT_ONLY)
             ttype = _float_type(shape, T.F16 if float_only and qtype != T.F32 else qtype)
+            if any(k in target for k in tables.MMPROJ_F32_ONLY):
+                ttype = T.F32
             if len(shape) >= 2 and ttype not in (T.F32, T.F16) and shape[-1] % 32:
                 ttype = T.F16    # Q8_0 blocks are 32 wide
             plan.append(Planned(target, weights.loader(name, part), shape, ttype))
@@ -130,6 +135,29 @@ def _vision_parts(name: str, shape: tuple[int, ...]) -> Iterator[tuple[str, Call
         yield name, lambda t: t, shape
 
 
+def _qwen3_vision_parts(vision: dict) -> Callable:
+    """Qwen3-VL's tower as llama.cpp's converter lays it out: the patch embedding split as for Qwen2-VL (with its
+    bias), qkv kept fused, the mergers under their own names; a DeepStack merger is named by the tower block it
+    taps (llama.cpp finds them by block index)."""
+    taps = vision["deepstack_visual_indexes"]
+
+    def parts(name: str, shape: tuple[int, ...]) -> Iterator[tuple[str, Callable, tuple[int, ...]]]:
+        if name.endswith("patch_embed.proj.weight"):
+            yield from _vision_parts(name, shape)
+            return
+        for prefix, target in tables.QWEN3_VL_VISION_NAMES.items():
+            if name.startswith(prefix + "."):
+                yield target + name[len(prefix):], lambda t: t, shape
+                return
+        if name.startswith(tables.DEEPSTACK_PREFIX):
+            index, module, suffix = name[len(tables.DEEPSTACK_PREFIX):].split(".", 2)
+            yield f"v.deepstack.{taps[int(index)]}.{tables.DEEPSTACK_MODULES[module]}.{suffix}", lambda t: t, shape
+            return
+        yield name, lambda t: t, shape
+
+    return parts
+
+
 def _float_type(shape: tuple[int, ...], qtype: T) -> T:
     return qtype if len(shape) >= 2 else T.F32
 
@@ -149,20 +177,28 @@ def _text_metadata(writer: GGUFWriter, info: CheckpointInfo, text: dict, quant: 
     writer.add_rope_freq_base(float(rope.get("rope_theta", text.get("rope_theta", 1e6))))
     writer.add_layer_norm_rms_eps(text["rms_norm_eps"])
     writer.add_rope_dimension_sections(sections + [0] * (4 - len(sections)))
+    if "head_dim" in text:   # Qwen3-VL states it (hidden / heads differs for the 4B and 32B)
+        writer.add_key_length(text["head_dim"])
+        writer.add_value_length(text["head_dim"])
+    if info.adapter.deepstack:
+        writer.add_num_deepstack_layers(len(info.config["vision_config"]["deepstack_visual_indexes"]))
     writer.add_file_type(tables.QUANTS[quant])
 
 
 def _vision_metadata(writer: GGUFWriter, info: CheckpointInfo, vision: dict, quant: str) -> None:
     text = info.config["text_config"]
-    windowed = info.adapter.windowed_vision
-    embed = vision["hidden_size"] if windowed else vision["embed_dim"]
-    ffn = vision["intermediate_size"] if windowed else vision["embed_dim"] * vision["mlp_ratio"]
+    windowed, qwen3 = info.adapter.windowed_vision, info.adapter.deepstack
+    embed = vision["hidden_size"] if windowed or qwen3 else vision["embed_dim"]
+    ffn = vision["intermediate_size"] if windowed or qwen3 else vision["embed_dim"] * vision["mlp_ratio"]
+    # Qwen3-VL: the learned position table's side in patches, as llama.cpp's converter derives the image size
+    size = (int(vision["num_position_embeddings"] ** 0.5) * vision["patch_size"] if qwen3
+            else vision.get("image_size", tables.DEFAULT_IMAGE_SIZE))
     image = image_processor_settings(info.path)
     writer.add_name(info.path.name)
     writer.add_file_type(tables.QUANTS[quant])
     writer.add_bool(Keys.Clip.HAS_VISION_ENCODER, True)
     writer.add_string(Keys.Clip.PROJECTOR_TYPE, info.adapter.gguf_projector)
-    writer.add_uint32(Keys.ClipVision.IMAGE_SIZE, vision.get("image_size", tables.DEFAULT_IMAGE_SIZE))
+    writer.add_uint32(Keys.ClipVision.IMAGE_SIZE, size)
     writer.add_uint32(Keys.ClipVision.PATCH_SIZE, vision["patch_size"])
     writer.add_uint32(Keys.ClipVision.EMBEDDING_LENGTH, embed)
     writer.add_uint32(Keys.ClipVision.FEED_FORWARD_LENGTH, ffn)
@@ -176,6 +212,10 @@ def _vision_metadata(writer: GGUFWriter, info: CheckpointInfo, vision: dict, qua
     if windowed:
         writer.add_bool(Keys.ClipVision.USE_SILU, True)
         writer.add_uint32(Keys.ClipVision.N_WA_PATTERN, _window_pattern(vision["fullatt_block_indexes"]))
+    elif qwen3:
+        writer.add_bool(Keys.ClipVision.USE_GELU, True)
+        taps = set(vision["deepstack_visual_indexes"])
+        writer.add_vision_is_deepstack_layers([i in taps for i in range(vision["depth"])])
     elif vision.get("hidden_act", "quick_gelu") != "quick_gelu":
         raise QtoolError(f"vision activation {vision['hidden_act']} is not Qwen2-VL's quick_gelu",
                          "export a stock Qwen2-VL checkpoint")

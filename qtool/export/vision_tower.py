@@ -77,6 +77,9 @@ def load_vision_tower(path: Path, config, files: Sequence[Path] | None = None) -
 
 
 def _vision_class(model_type: str):
+    if model_type == "qwen3_vl":
+        from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLVisionModel
+        return Qwen3VLVisionModel
     if model_type == "qwen2_5_vl":
         from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
             Qwen2_5_VisionTransformerPretrainedModel,

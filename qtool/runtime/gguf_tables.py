@@ -45,8 +45,20 @@ NAME_FIXES: tuple[tuple[str, str], ...] = (
     ("model.visual.", "visual."),
 )
 
-# mmproj tensors that llama.cpp reads as float whatever the projector type
+# mmproj tensors that llama.cpp reads as float whatever the projector type; of them, those kept in F32
 MMPROJ_FLOAT_ONLY = (".patch_embd.", "norm", "ln", ".bias")
+MMPROJ_F32_ONLY = ("position_embd",)
+
+# Qwen3-VL's tower tensors that gguf's name map does not know (hub layout -> llama.cpp), as its converter names them
+QWEN3_VL_VISION_NAMES = {
+    "visual.patch_embed.proj": "v.patch_embd",      # the bias; the Conv3d weight is split like Qwen2-VL's
+    "visual.pos_embed": "v.position_embd",
+    "visual.merger.norm": "v.post_ln",
+    "visual.merger.linear_fc1": "mm.0",
+    "visual.merger.linear_fc2": "mm.2",
+}
+DEEPSTACK_PREFIX = "visual.deepstack_merger_list."
+DEEPSTACK_MODULES = {"norm": "norm", "linear_fc1": "fc1", "linear_fc2": "fc2"}
 
 # vision models whose converter needs the image size but whose config has none (llama.cpp's default)
 DEFAULT_IMAGE_SIZE = 560

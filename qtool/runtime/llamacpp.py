@@ -99,7 +99,7 @@ def data_url(image: Image.Image) -> str:
 
 
 def image_embeddings(model: GGUFModel, image: Image.Image) -> np.ndarray:
-    """The mmproj's output for one image: [tokens, text hidden size], as the language model receives it."""
+    """The mmproj's output for one image: [tokens, the language model's input width], as it receives it."""
     from llama_cpp import mtmd_cpp
 
     handler = model.llm.chat_handler
@@ -121,7 +121,8 @@ def image_embeddings(model: GGUFModel, image: Image.Image) -> np.ndarray:
             n = mtmd_cpp.mtmd_input_chunk_get_n_tokens(chunk)
             if mtmd_cpp.mtmd_encode_chunk(ctx, chunk) != 0:
                 raise QtoolError("llama.cpp failed to encode the image", "check the mmproj file")
-            width = model.llm.n_embd()
+            # the language model's input width: Qwen3-VL's rows carry the DeepStack features after the merger's
+            width = llama_cpp().llama_model_n_embd_inp(model.llm.model)
             out = mtmd_cpp.mtmd_get_output_embd(ctx)
             return np.ctypeslib.as_array(out, shape=(n * width,)).reshape(n, width).copy()
     finally:
