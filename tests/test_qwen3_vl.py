@@ -1,7 +1,7 @@
 """Qwen3-VL through qtool on a small random model (qwen3-vl-test: 3 decoder layers, 3 heads of 128 over hidden 256,
 a 3-block tower with DeepStack taps at blocks 0 and 2, added after decoder layers 0 and 1): shapes, quantize with
-every method, stock transformers, vLLM, plan, GGUF for llama.cpp, and the ONNX exporter's refusal. Random weights: fidelity is checked as
-logits against the float model."""
+every method, stock transformers, vLLM, plan, GGUF for llama.cpp, and the ONNX exporter's refusal. Random
+weights: fidelity is checked as logits against the float model."""
 
 import json
 
