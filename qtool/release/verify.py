@@ -113,7 +113,7 @@ def verify(root: Path, status=None) -> list[dict]:
             if "answers" in variant:
                 row["answers as released"] = answers.check(name, variant["answers"], now)
             if variant["kind"] == "transformers":
-                say(f"{name}: serving it with vLLM")
+                say(f"{name}: checking it in vLLM")
                 row["vLLM = transformers"] = in_vllm(folder, now) or "-"
         rows.append(row)
     return rows
