@@ -72,15 +72,15 @@ def smoke(root: Path, name: str, consumer: str) -> dict:
     return result
 
 
-def in_vllm(folder: Path, expected: list[str]) -> str | None:
+def in_vllm(folder: Path, profile, expected: list[str]) -> str | None:
     """The release's held-out questions through vLLM against ``expected`` (transformers' answers now); where
     vLLM does not serve the variant here, why not; None where its environment is not built."""
     if not serve.vllm_env().joinpath("bin", "python").is_file():
         return None
-    try:
-        served = serve.servable(folder)
-    except QtoolError as refused:
-        return f"- ({refused.problem.split(': ', 1)[-1]})"
+    refused = serve.refusal(profile)
+    if refused:
+        return f"- ({refused[0]})"
+    served = serve.servable(folder)
     _, images, asked = answers.questions()
     with serve.Server(served, port=serve.free_port(), max_model_len=1024) as server:
         got = serve.VLLMModel(server).answer(images, asked)
@@ -114,6 +114,6 @@ def verify(root: Path, status=None) -> list[dict]:
                 row["answers as released"] = answers.check(name, variant["answers"], now)
             if variant["kind"] == "transformers":
                 say(f"{name}: checking it in vLLM")
-                row["vLLM = transformers"] = in_vllm(folder, now) or "-"
+                row["vLLM = transformers"] = in_vllm(folder, profile, now) or "-"
         rows.append(row)
     return rows
