@@ -53,13 +53,28 @@ def load_model(path, dtype: str = "bfloat16"):
     return model.eval(), AutoProcessor.from_pretrained(path)
 
 
+def encoder_outputs(encoded: Sequence, dtype: torch.dtype) -> dict:
+    """``mm_encoder_outputs`` for transformers from ONNX Runtime results (``qtool.runtime.vision.VisionOutput``,
+    one per image, in prompt order): the merged embeddings and, for Qwen3-VL, each DeepStack tap's features."""
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+    def tensors(arrays):
+        return tuple(torch.from_numpy(a).to(dtype) for a in arrays)
+
+    pooled = tensors(e.embeds for e in encoded)
+    if encoded[0].deepstack is None:
+        return {"image": BaseModelOutputWithPooling(pooler_output=pooled)}
+    from transformers.models.qwen3_vl.modeling_qwen3_vl import BaseModelOutputWithDeepstackFeatures
+
+    taps = [tensors(e.deepstack[i] for e in encoded) for i in range(len(encoded[0].deepstack))]
+    return {"image": BaseModelOutputWithDeepstackFeatures(pooler_output=pooled, deepstack_features=taps)}
+
+
 @torch.inference_mode()
 def answer(model, processor, images: Sequence[Image.Image], questions: Sequence[str],
            max_new_tokens: int = 24, batch_size: int = 32, encoder=None) -> list[str]:
     """Greedy answers, batched with left padding (same result as one by one). With ``encoder`` (a
     ``qtool.runtime.vision.VisionEncoder``) the vision embeddings come from ONNX Runtime."""
-    from transformers.modeling_outputs import BaseModelOutputWithPooling
-
     tokenizer = processor.tokenizer
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
@@ -81,9 +96,7 @@ def answer(model, processor, images: Sequence[Image.Image], questions: Sequence[
                 if grids != enc["image_grid_thw"].tolist():
                     raise RuntimeError(f"runtime grids {grids} differ from the processor's")
                 dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
-                vision = BaseModelOutputWithPooling(
-                    pooler_output=tuple(torch.from_numpy(e.embeds).to(dtype) for e in encoded))
-                extra = {"mm_encoder_outputs": {"image": vision}}
+                extra = {"mm_encoder_outputs": encoder_outputs(encoded, dtype)}
             gen = model.generate(**enc, **extra, max_new_tokens=max_new_tokens, do_sample=False)
             new = gen[:, enc["input_ids"].shape[1]:]
             out += [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]

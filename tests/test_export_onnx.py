@@ -21,7 +21,7 @@ from qtool.runtime import vision as rv
 
 torch.set_num_threads(1)
 LOOSE = {"fp16": 1e-2, "int8": 0.05, "int4": 0.15}   # worst relative L2 vs torch, quantized variants
-UNSEEN = {  # sizes in neither EXPORT_SAMPLE nor VALIDATION_CASES
+UNSEEN = {  # sizes in neither EXPORT_GRIDS nor VALIDATION_CASES
     "56x588": ((56, 588),),
     "420x252": ((420, 252),),
     "three images": ((112, 112), (250, 190), (28, 84)),
@@ -63,7 +63,7 @@ def test_tiny_export_writes_every_precision_and_validation(tiny_export):
     assert validation["passed"] and validation == report["validation"]
     cases = validation["cases"]
     assert sum(len(c["images"]) == 1 for c in cases) >= 3 and any(len(c["images"]) == 2 for c in cases)
-    seen = {tuple(s) for s in io.EXPORT_SAMPLE}
+    seen = {(h * 14, w * 14) for h, w in io.EXPORT_GRIDS}
     assert all(tuple(s) not in seen for c in cases for s in c["images"])
     for case in cases:
         assert case["precisions"]["fp32"]["rel_l2"] <= io.FP32_MAX_REL_L2, case
@@ -76,7 +76,7 @@ def test_graph_has_dynamic_patch_axis_and_no_grid_input(tiny_export, q25_export)
     for folder, model_type in ((tiny_export[0], "qwen2_vl"), (q25_export[1].out, "qwen2_5_vl")):
         model = onnx.load(str(folder / io.PRECISIONS["fp32"]))
         assert [i.name for i in model.graph.input] == list(io.INPUTS[model_type])
-        assert [o.name for o in model.graph.output] == list(io.OUTPUTS)
+        assert [o.name for o in model.graph.output] == list(io.OUTPUTS[model_type])
         for value in (*model.graph.input, *model.graph.output):
             assert value.type.tensor_type.shape.dim[0].dim_param == io.DYNAMIC_AXES[value.name][0]
         config = json.loads((folder / io.CONFIG_FILE).read_text())
@@ -113,19 +113,28 @@ def test_quantized_variants_load_and_stay_close(q25_export):
         rv.VisionEncoder(result.out, "int4")
 
 
-@pytest.mark.parametrize("which", ["tiny", "qwen2.5"])
-def test_runtime_aux_inputs_equal_transformers_helpers(which, q25_export):
+@pytest.fixture(scope="module")
+def q3_model(tmp_path_factory):
+    from qtool.models.random_build import build_random
+
+    return build_random("qwen3-vl-test", tmp_path_factory.mktemp("q3") / "model").path
+
+
+@pytest.mark.parametrize("which", ["tiny", "qwen2.5", "qwen3"])
+def test_runtime_aux_inputs_equal_transformers_helpers(which, request):
+    """Rotary angles, image and window ids, Qwen3-VL's position-table taps: numpy against transformers."""
     from transformers import AutoConfig
 
     from qtool.export.onnx_vision import runtime_config
 
-    model_dir = TINY if which == "tiny" else q25_export[0]
+    model_dir = {"tiny": lambda: TINY, "qwen2.5": lambda: request.getfixturevalue("q25_export")[0],
+                 "qwen3": lambda: request.getfixturevalue("q3_model")}[which]()
     config = AutoConfig.from_pretrained(model_dir)
     visual = load_vision_tower(model_dir, config)
     data = runtime_config(config, visual, model_dir)
     cfg = rv.VisionConfig.from_dict(data)
     grids = [(1, 16, 24), (1, 4, 4), (1, 10, 30), (2, 8, 12), (1, 22, 14)]
-    ref = reference_inputs(visual, torch.tensor(grids), cfg.windowed)
+    ref = reference_inputs(visual, torch.tensor(grids), config.model_type)
     n = sum(t * h * w for t, h, w in grids)
     mine = rv.graph_inputs(np.zeros((n, 1176), np.float32), grids, cfg)
     assert set(mine) == set(io.INPUTS[config.model_type])
@@ -223,7 +232,8 @@ def test_tables_have_no_duplicates():
         assert len(set(names)) == len(names) and set(names) <= set(io.DYNAMIC_AXES), model_type
     assert len(set(io.PRECISIONS.values())) == len(io.PRECISIONS)
     sizes = [tuple(s) for sizes in io.VALIDATION_CASES.values() for s in sizes]
-    assert not set(sizes) & set(io.EXPORT_SAMPLE)
+    assert not set(sizes) & {(h * patch, w * patch) for h, w in io.EXPORT_GRIDS for patch in (14, 16)}
+    assert set(io.OUTPUTS) == set(io.INPUTS) and all(set(o) <= set(io.DYNAMIC_AXES) for o in io.OUTPUTS.values())
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, tiny_export):

@@ -1,6 +1,6 @@
 """Qwen3-VL through qtool on a small random model (qwen3-vl-test: 3 decoder layers, 3 heads of 128 over hidden 256,
 a 3-block tower with DeepStack taps at blocks 0 and 2, added after decoder layers 0 and 1): shapes, quantize with
-every method, stock transformers, vLLM, plan, GGUF for llama.cpp, and the ONNX exporter's refusal. Random
+every method, stock transformers, vLLM, plan, GGUF for llama.cpp, the ONNX tower with its DeepStack outputs. Random
 weights: fidelity is checked as logits against the float model."""
 
 import json
@@ -173,10 +173,87 @@ def test_plan_lists_the_qwen3_shapes():
     assert rows["gptq-int4"]["weights_bytes"] < 0.45 * rows["bf16"]["weights_bytes"]   # embeddings, tower stay float
 
 
-def test_onnx_export_refuses_qwen3_in_one_line(q3, tmp_path):
-    proc = run_qtool("export", "onnx", q3, "--out", tmp_path / "x")
-    assert_one_line_error(proc, "qwen3_vl", "gptq")
-    assert not (tmp_path / "x").exists()
+@pytest.fixture(scope="module")
+def q3_onnx(q3, tmp_path_factory):
+    out = tmp_path_factory.mktemp("q3-onnx") / "onnx"
+    proc = run_qtool("--json", "export", "onnx", q3, "--out", out, "--precision", "fp32,int8")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_onnx_tower_returns_merger_and_deepstack_features_at_unseen_sizes(q3, q3_onnx):
+    """One graph for every size: the merged embeddings and both DeepStack taps' features equal the stock tower's
+    (float32) at sizes the exporter never traced, several images in one call, inputs computed in numpy."""
+    from transformers import AutoConfig
+
+    from qtool.export.onnx_validate import case_images, outputs_of, rel_l2, torch_outputs
+    from qtool.export.vision_tower import load_vision_tower
+    from qtool.runtime import onnx_io as io
+    from qtool.runtime.vision import VisionEncoder, preprocess
+
+    validation = json.loads((q3_onnx / io.VALIDATION_FILE).read_text())
+    assert validation["passed"] and all(c["outputs"] == 3 for c in validation["cases"])
+    visual = load_vision_tower(q3, AutoConfig.from_pretrained(q3))
+    encoder = VisionEncoder(q3_onnx)
+    traced = {(h * 16, w * 16) for h, w in io.EXPORT_GRIDS}
+    for seed, sizes in enumerate((((512, 384),), ((352, 800), (300, 220), (1024, 96)))):
+        images = case_images(sizes, seed=20 + seed)
+        out = encoder.encode(images)
+        assert not {(g[1] * 16, g[2] * 16) for g in out.grids} & traced
+        ref = torch_outputs(visual, np.concatenate([preprocess(im, encoder.config)[0] for im in images]), out.grids)
+        assert out.deepstack.shape == (2, *out.embeds.shape) and len(ref) == 3
+        assert all(rel_l2(mine, want) <= io.FP32_MAX_REL_L2 for mine, want in zip(outputs_of(out), ref)), sizes
+        assert [len(tap) for tap in out.deepstack_per_image()] == [len(sizes)] * 2
+
+
+def test_onnx_runtime_preprocessing_equals_the_qwen3_processor(q3, q3_onnx):
+    """Patch 16, mean/std 0.5 and Qwen3-VL's pixel limits, as the stock processor's PIL path computes them."""
+    from transformers import AutoProcessor
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from qtool.export.onnx_validate import case_images
+    from qtool.runtime.vision import VisionConfig, preprocess
+
+    stock = AutoProcessor.from_pretrained(q3).image_processor
+    keys = ("size", "image_mean", "image_std", "patch_size", "merge_size", "temporal_patch_size", "resample")
+    pil = Qwen2VLImageProcessorPil(**{k: v for k, v in stock.to_dict().items() if k in keys})
+    config = VisionConfig.load(q3_onnx)
+    for image in case_images(((224, 224), (333, 250), (40, 900)), seed=5):
+        patches, grid = preprocess(image, config)
+        np.testing.assert_array_equal(patches, pil(images=[image], return_tensors="np")["pixel_values"])
+        assert [list(grid)] == stock(images=[image], return_tensors="np")["image_grid_thw"].tolist()
+
+
+def test_onnx_features_drive_the_language_model_as_the_torch_tower_does(q3, q3_onnx):
+    """The ORT embeddings and DeepStack features, handed to stock transformers as ``mm_encoder_outputs`` (as eval,
+    ask and bench do), give the torch tower's next-token distribution; dropping the DeepStack part does not."""
+    from qtool.runtime.vision import VisionEncoder
+
+    model, processor = infer.load_model(q3, "float32")
+    image = _picture(4, (448, 320))
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "How many shapes?"}]}]
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+    inputs = processor(text=[prompt], images=[image], return_tensors="pt")
+    out = VisionEncoder(q3_onnx).encode([image])
+    assert [list(out.grids[0])] == inputs["image_grid_thw"].tolist()
+    pixels = inputs.pop("pixel_values")
+    with torch.inference_mode():
+        want = model(**inputs, pixel_values=pixels).logits[0, -1].log_softmax(-1)
+        mine = model(**inputs, mm_encoder_outputs=infer.encoder_outputs([out], torch.float32)).logits[0, -1]
+        flat = infer.encoder_outputs([out], torch.float32)
+        taps = flat["image"].deepstack_features
+        flat["image"].deepstack_features = [tuple(torch.zeros_like(t) for t in tap) for tap in taps]
+        without = model(**inputs, mm_encoder_outputs=flat).logits[0, -1]
+    gap = lambda logits: (want - logits.log_softmax(-1)).abs().max().item()   # noqa: E731
+    assert gap(mine) < 1e-3 < gap(without), (gap(mine), gap(without))
+
+
+def test_onnx_release_variant_answers_through_onnx_runtime(q3, q3_onnx):
+    """The onnx-vision variant's consumer path (release, verify, eval): ORT tower + torch language model."""
+    from qtool.eval.agreement import heldout_agreement
+
+    result = heldout_agreement(q3, q3_onnx, "fp32", limit=8)
+    assert result.questions == 8 and result.rate >= 7 / 8, result
 
 
 @pytest.fixture(scope="module")

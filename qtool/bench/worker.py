@@ -14,6 +14,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProce
 
 from qtool import kernels
 from qtool.bench.measure import PROMPT, add_bounds, cpu_bandwidth_gbs, image_for, peak_rss_mb, serve, summarize
+from qtool.infer import encoder_outputs
 from qtool.models.adapter import head_dim
 from qtool.runtime.onnx_io import graph_bytes
 from qtool.runtime.vision import VisionEncoder
@@ -86,12 +87,10 @@ class _ONNXVision:
         self.bytes = graph_bytes(Path(folder) / self.encoder.config.files[precision])
 
     def __call__(self, image) -> dict:
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-
         t = time.perf_counter()
-        embeds = torch.from_numpy(self.encoder.encode([image]).embeds).to(self.dtype)
+        outputs = encoder_outputs([self.encoder.encode([image])], self.dtype)
         self.elapsed = time.perf_counter() - t
-        return {"mm_encoder_outputs": {"image": BaseModelOutputWithPooling(pooler_output=(embeds,))}}
+        return {"mm_encoder_outputs": outputs}
 
 
 def load_model(spec: dict, dtype: torch.dtype, device: str):

@@ -2,7 +2,8 @@
 
 Each case makes deterministic synthetic images, preprocesses them with :mod:`qtool.runtime.vision`
 (the same numpy code a deployment runs), and compares the ORT output of every exported precision
-with ``visual(pixel_values, grid_thw)`` of the stock transformers module in float32.
+with ``visual(pixel_values, grid_thw)`` of the stock transformers module in float32: the merged
+embeddings and, for Qwen3-VL, every DeepStack tap's features (an error is the worst of these).
 """
 
 from __future__ import annotations
@@ -49,15 +50,33 @@ def case_images(sizes: Sequence[tuple[int, int]], seed: int = 0) -> list[Image.I
     return [synthetic_image(h, w, seed + i) for i, (h, w) in enumerate(sizes)]
 
 
-def torch_embeds(visual, pixel_values: np.ndarray, grids) -> np.ndarray:
+def torch_outputs(visual, pixel_values: np.ndarray, grids) -> list[np.ndarray]:
+    """The stock tower's merged embeddings, then each DeepStack tap's features (Qwen3-VL)."""
     import torch
 
     with torch.no_grad():
         out = visual(torch.from_numpy(pixel_values), grid_thw=torch.tensor(grids, dtype=torch.long))
-    return out.pooler_output.float().numpy()
+    return [t.float().numpy() for t in (out.pooler_output, *(getattr(out, "deepstack_features", None) or ()))]
 
 
-def validate(visual, windowed: bool, folder: Path, precisions: Sequence[str],
+def torch_embeds(visual, pixel_values: np.ndarray, grids) -> np.ndarray:
+    return torch_outputs(visual, pixel_values, grids)[0]
+
+
+def outputs_of(result) -> list[np.ndarray]:
+    """A runtime VisionOutput in torch_outputs' order."""
+    return [result.embeds, *(() if result.deepstack is None else result.deepstack)]
+
+
+def compare(result, ref: list[np.ndarray]) -> dict:
+    """The worst relative L2 and absolute error over every output, and whether every shape matches."""
+    mine = outputs_of(result)
+    same = len(mine) == len(ref) and all(m.shape == r.shape for m, r in zip(mine, ref))
+    return {"rel_l2": max(rel_l2(m, r) for m, r in zip(mine, ref)) if same else float("inf"),
+            "max_abs": max(max_abs(m, r) for m, r in zip(mine, ref)) if same else float("inf"), "shape_ok": same}
+
+
+def validate(visual, folder: Path, precisions: Sequence[str],
              cases: dict[str, tuple[tuple[int, int], ...]] = io.VALIDATION_CASES) -> dict:
     """Errors of each precision in ``folder`` against torch, per case: the body of validation.json."""
 
@@ -68,17 +87,17 @@ def validate(visual, windowed: bool, folder: Path, precisions: Sequence[str],
         done = [preprocess(image, config) for image in case_images(sizes, seed=100 * seed)]
         pixel_values = np.concatenate([patches for patches, _ in done])
         grids = [grid for _, grid in done]
-        ref = torch_embeds(visual, pixel_values, grids)
+        ref = torch_outputs(visual, pixel_values, grids)
         row = {"case": name, "images": [list(s) for s in sizes], "grids": [list(g) for g in grids],
-               "patches": int(pixel_values.shape[0]), "tokens": int(ref.shape[0]), "precisions": {}}
+               "patches": int(pixel_values.shape[0]), "tokens": int(ref[0].shape[0]), "outputs": len(ref),
+               "precisions": {}}
         for precision, encoder in encoders.items():
             start = time.perf_counter()
             out = encoder.run(pixel_values, grids)
-            row["precisions"][precision] = {
-                "rel_l2": rel_l2(out, ref), "max_abs": max_abs(out, ref),
-                "ort_ms": round(1000 * (time.perf_counter() - start), 2), "shape_ok": out.shape == ref.shape}
+            row["precisions"][precision] = {**compare(out, ref),
+                                            "ort_ms": round(1000 * (time.perf_counter() - start), 2)}
         rows.append(row)
-    return {"reference": "transformers vision tower, float32", "export_sample": [list(s) for s in io.EXPORT_SAMPLE],
+    return {"reference": "transformers vision tower, float32", "export_grids": [list(s) for s in io.EXPORT_GRIDS],
             "fp32_max_rel_l2": io.FP32_MAX_REL_L2, "cases": rows, "worst": _worst(rows),
             "passed": all(r["precisions"]["fp32"]["rel_l2"] <= io.FP32_MAX_REL_L2
                           and r["precisions"]["fp32"]["shape_ok"] for r in rows)}

@@ -28,7 +28,7 @@ from torch import nn
 from qtool import fingerprint
 from qtool.errors import QtoolError
 from qtool.export import onnx_quant, onnx_validate
-from qtool.export.vision_tower import grid_for, image_processor_settings, load_vision_tower, reference_inputs
+from qtool.export.vision_tower import image_processor_settings, load_vision_tower, reference_inputs
 from qtool.models.checkpoint import CheckpointInfo, float_checkpoint
 from qtool.outputs import check_target, staged_dir
 from qtool.runtime import onnx_io as io
@@ -39,9 +39,9 @@ Progress = Callable[[str], None]
 
 
 class VisionGraph(nn.Module):
-    """``pixel_values, rotary_cos, rotary_sin, segment_ids[, window_ids] -> image_embeds``."""
+    """``pixel_values, rotary_cos, rotary_sin, segment_ids[, window_ids] -> image_embeds`` (Qwen2-VL, Qwen2.5-VL)."""
 
-    def __init__(self, visual: nn.Module, windowed: bool):
+    def __init__(self, visual: nn.Module, windowed: bool = False):
         super().__init__()
         weight = visual.patch_embed.proj.weight          # Conv3d, stride == kernel: a matmul per patch
         self.patch_weight = nn.Parameter(weight.detach().reshape(weight.shape[0], -1), requires_grad=False)
@@ -55,10 +55,48 @@ class VisionGraph(nn.Module):
         full = _block_bias(segment_ids)
         local = _block_bias(window_ids) if self.windowed else full
         for i, block in enumerate(self.blocks):
-            bias = full if i in self.full_blocks else local
-            x = x + _attention(block.attn, block.norm1(x), rotary_cos, rotary_sin, bias)
-            x = x + block.mlp(block.norm2(x))
+            x = _block(block, x, rotary_cos, rotary_sin, full if i in self.full_blocks else local)
         return self.merger(x)
+
+
+class DeepStackVisionGraph(nn.Module):
+    """``pixel_values, rotary_cos, rotary_sin, segment_ids, pos_indices, pos_weights -> image_embeds,
+    deepstack_embeds`` (Qwen3-VL): a patch bias, the learned position table resampled to each image by the
+    bilinear taps given as inputs, and one merger per DeepStack block whose features are stacked."""
+
+    def __init__(self, visual: nn.Module):
+        super().__init__()
+        proj = visual.patch_embed.proj
+        self.patch_weight = nn.Parameter(proj.weight.detach().reshape(proj.weight.shape[0], -1), requires_grad=False)
+        self.patch_bias = nn.Parameter(proj.bias.detach(), requires_grad=False)
+        self.pos_embed = visual.pos_embed
+        self.blocks = visual.blocks
+        self.merger = visual.merger
+        self.deepstack = {block: merger for block, merger in
+                          zip(visual.deepstack_visual_indexes, visual.deepstack_merger_list)}
+        self.deepstack_mergers = visual.deepstack_merger_list     # registered, so export sees their weights
+
+    def forward(self, pixel_values, rotary_cos, rotary_sin, segment_ids, pos_indices, pos_weights):
+        x = nn.functional.linear(pixel_values, self.patch_weight, self.patch_bias)
+        x = x + (self.pos_embed(pos_indices) * pos_weights[:, :, None]).sum(1)
+        bias = _block_bias(segment_ids)
+        deep = []
+        for i, block in enumerate(self.blocks):
+            x = _block(block, x, rotary_cos, rotary_sin, bias)
+            if i in self.deepstack:
+                deep.append(self.deepstack[i](x))
+        return self.merger(x), torch.stack(deep)
+
+
+def graph_for(visual: nn.Module, model_type: str) -> nn.Module:
+    if model_type == "qwen3_vl":
+        return DeepStackVisionGraph(visual)
+    return VisionGraph(visual, windowed=model_type == "qwen2_5_vl")
+
+
+def _block(block: nn.Module, x, cos, sin, bias):
+    x = x + _attention(block.attn, block.norm1(x), cos, sin, bias)
+    return x + block.mlp(block.norm2(x))
 
 
 def _block_bias(ids):
@@ -114,17 +152,16 @@ def export_onnx(model: str | Path | CheckpointInfo, out: str | Path, *,
     say(f"loading the vision tower of {path.name}")
     config = AutoConfig.from_pretrained(path)
     visual = load_vision_tower(path, config, info.weight_files)
-    windowed = info.adapter.windowed_vision
     with torch.no_grad(), staged_dir(out, force) as tmp:
         say(f"exporting {io.PRECISIONS['fp32']} (opset {opset})")
-        trace(visual, windowed, tmp / io.PRECISIONS["fp32"], opset)
+        trace(visual, config.model_type, tmp / io.PRECISIONS["fp32"], opset)
         (tmp / io.CONFIG_FILE).write_text(json.dumps(runtime_config(config, visual, path), indent=2) + "\n")
         for precision in precisions:
             if precision != "fp32":
                 say(f"writing {precision}")
                 onnx_quant.VARIANTS[precision](tmp / io.PRECISIONS["fp32"], tmp / io.PRECISIONS[precision])
         say("validating ONNX Runtime against torch")
-        report = onnx_validate.validate(visual, windowed, tmp, precisions)
+        report = onnx_validate.validate(visual, tmp, precisions)
         report = {"model": str(path), "model_type": info.adapter.model_type, **report}
         (tmp / io.VALIDATION_FILE).write_text(json.dumps(report, indent=2) + "\n")
         onnx_validate.check(report)
@@ -155,15 +192,14 @@ def check_precisions(precisions: Sequence[str]) -> tuple[str, ...]:
     return tuple(p for p in io.PRECISIONS if p in set(precisions) | {"fp32"})
 
 
-def trace(visual: nn.Module, windowed: bool, file: Path, opset: int) -> None:
-    """``torch.onnx.export(dynamo=True)`` of :class:`VisionGraph` with the patch count dynamic."""
-    graph = VisionGraph(visual, windowed).eval()
-    patch = visual.patch_embed.patch_size
-    grid = grid_for(io.EXPORT_SAMPLE, patch)
+def trace(visual: nn.Module, model_type: str, file: Path, opset: int) -> None:
+    """``torch.onnx.export(dynamo=True)`` of the tower's graph with the patch count dynamic."""
+    graph = graph_for(visual, model_type).eval()
+    grid = torch.tensor([[1, h, w] for h, w in io.EXPORT_GRIDS])
     n = int(grid.prod(-1).sum())
     pixel_values = torch.randn(n, visual.patch_embed.proj.weight[0].numel(), generator=torch.Generator().manual_seed(0))
-    aux = reference_inputs(visual, grid, windowed)
-    names = io.INPUTS["qwen2_5_vl" if windowed else "qwen2_vl"]
+    aux = reference_inputs(visual, grid, model_type)
+    names = io.INPUTS[model_type]
     args = (pixel_values, *(aux[name] for name in names[1:]))
     unit = visual.spatial_merge_size ** 2
     tokens = torch.export.Dim(io.TOKENS, min=1, max=2**20)
@@ -171,7 +207,7 @@ def trace(visual: nn.Module, windowed: bool, file: Path, opset: int) -> None:
     large = sum(p.numel() * 4 for p in graph.parameters()) > io.EXTERNAL_DATA_BYTES
     with warnings.catch_warnings():   # torch.export's deprecation chatter, not the user's concern
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(graph, args, input_names=list(names), output_names=list(io.OUTPUTS),
+        program = torch.onnx.export(graph, args, input_names=list(names), output_names=list(io.OUTPUTS[model_type]),
                                     opset_version=opset, dynamo=True, dynamic_shapes=dynamic,
                                     external_data=large, verbose=False)
     program.save(str(file), external_data=large)
@@ -194,9 +230,10 @@ def runtime_config(config, visual: nn.Module, path: Path) -> dict:
     vc = config.vision_config
     image = image_processor_settings(path)
     windowed = config.model_type == "qwen2_5_vl"
+    deepstack = list(getattr(vc, "deepstack_visual_indexes", None) or [])
     return {
         "format": "qtool-onnx-vision", "version": 1, "model_type": config.model_type,
-        "inputs": list(io.INPUTS[config.model_type]), "outputs": list(io.OUTPUTS),
+        "inputs": list(io.INPUTS[config.model_type]), "outputs": list(io.OUTPUTS[config.model_type]),
         "files": dict(io.PRECISIONS),
         "patch_size": vc.patch_size, "merge_size": vc.spatial_merge_size,
         "temporal_patch_size": vc.temporal_patch_size, "in_channels": vc.in_channels,
@@ -208,4 +245,6 @@ def runtime_config(config, visual: nn.Module, path: Path) -> dict:
         "hidden_size": getattr(vc, "out_hidden_size", None) or vc.hidden_size,
         "window_size": vc.window_size if windowed else None,
         "fullatt_block_indexes": list(vc.fullatt_block_indexes) if windowed else None,
+        "position_grid_side": visual.num_grid_per_side if hasattr(visual, "pos_embed") else None,
+        "deepstack_blocks": deepstack or None,
     }

@@ -19,10 +19,11 @@ from qtool.runtime import onnx_io as io
 VISUAL_PREFIXES = ("model.visual.", "visual.")   # transformers 5 layout, hub layout
 
 
-def reference_inputs(visual: nn.Module, grid_thw: torch.Tensor, windowed: bool) -> dict[str, torch.Tensor]:
+def reference_inputs(visual: nn.Module, grid_thw: torch.Tensor, model_type: str) -> dict[str, torch.Tensor]:
     """The graph's auxiliary inputs for ``grid_thw``, computed by transformers' own helpers."""
     from transformers.vision_utils import (
         get_vision_cu_seqlens,
+        get_vision_interpolation_indices_and_weights,
         get_vision_position_ids,
         get_vision_window_index,
     )
@@ -35,7 +36,7 @@ def reference_inputs(visual: nn.Module, grid_thw: torch.Tensor, windowed: bool) 
     cu = get_vision_cu_seqlens(grid_thw)
     out = {io.ROTARY_COS: cos.float(), io.ROTARY_SIN: sin.float(),
            io.SEGMENT_IDS: torch.searchsorted(cu[1:].long(), steps, right=True)}
-    if windowed:
+    if io.WINDOW_IDS in io.INPUTS[model_type]:
         index, cu_windows = get_vision_window_index(grid_thw, merge, visual.window_size, visual.patch_size)
         unit = merge * merge
         window_of_slot = torch.searchsorted(cu_windows[1:].long(), steps, right=True)
@@ -43,12 +44,12 @@ def reference_inputs(visual: nn.Module, grid_thw: torch.Tensor, windowed: bool) 
         ids = torch.empty(n, dtype=torch.long)
         ids[source] = window_of_slot
         out[io.WINDOW_IDS] = ids
+    if io.POS_INDICES in io.INPUTS[model_type]:
+        indices, weights = get_vision_interpolation_indices_and_weights(
+            grid_thw, visual.num_grid_per_side, mode=visual.interpolation_mode,
+            align_corners=visual.interpolation_align_corners, spatial_merge_size=merge)
+        out[io.POS_INDICES], out[io.POS_WEIGHTS] = indices, weights.float()
     return out
-
-
-def grid_for(sizes: Sequence[tuple[int, int]], patch: int) -> torch.Tensor:
-    """grid_thw of already-resized images (sides multiples of patch * merge)."""
-    return torch.tensor([[1, h // patch, w // patch] for h, w in sizes], dtype=torch.long)
 
 
 def load_vision_tower(path: Path, config, files: Sequence[Path] | None = None) -> nn.Module:

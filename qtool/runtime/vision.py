@@ -1,4 +1,5 @@
-"""Run an exported Qwen2-VL / Qwen2.5-VL vision tower with ONNX Runtime: numpy, pillow and onnxruntime only.
+"""Run an exported Qwen2-VL / Qwen2.5-VL / Qwen3-VL vision tower with ONNX Runtime: numpy, pillow and
+onnxruntime only.
 
 ``qtool export onnx MODEL --out DIR`` writes ``DIR/vision.onnx`` (plus ``vision.fp16.onnx``,
 ``vision.int8.onnx``, ``vision.int4.onnx`` when asked) and ``DIR/vision.json``, the preprocessing
@@ -10,8 +11,9 @@ any number of images; this module computes them the way transformers does:
   (bicubic unless the processor says otherwise), rescale by 1/255, normalize with the processor's mean/std, and patchify to
   ``[patches, channels * temporal_patch_size * patch_size**2]`` in merge-block order, each frame
   repeated ``temporal_patch_size`` times;
-* the rotary cos/sin of each patch's (row, column), the image each patch belongs to, and for
-  Qwen2.5-VL the attention window of each patch.
+* the rotary cos/sin of each patch's (row, column), the image each patch belongs to, for
+  Qwen2.5-VL the attention window of each patch, and for Qwen3-VL the bilinear taps and weights
+  that resample its learned position table to the image's grid.
 
 Example::
 
@@ -23,8 +25,10 @@ Example::
     result.embeds        # float32 [tokens, hidden]: both images' tokens, in order
     result.grids         # ((1, h1, w1), (1, h2, w2)) in patches, as image_grid_thw
     result.per_image()   # one [tokens_i, hidden] array per image
+    result.deepstack     # Qwen3-VL: float32 [DeepStack taps, tokens, hidden], else None
 
-The embeddings replace the ``<|image_pad|>`` tokens of the language model's input, in order.
+The embeddings replace the ``<|image_pad|>`` tokens of the language model's input, in order; Qwen3-VL
+adds ``deepstack[i]`` to the hidden states of those tokens after decoder layer ``i``.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ class VisionConfig:
     resample: int = 3                       # PIL filter code; 3 is bicubic, the Qwen2-VL default
     window_size: int | None = None
     fullatt_block_indexes: tuple[int, ...] | None = None
+    position_grid_side: int | None = None             # Qwen3-VL: the learned position table is side x side
+    deepstack_blocks: tuple[int, ...] | None = None   # Qwen3-VL: the tower blocks DeepStack taps
 
     @classmethod
     def load(cls, folder: str | Path) -> VisionConfig:
@@ -89,10 +95,17 @@ class VisionOutput:
     embeds: np.ndarray             # [sum of tokens, hidden]
     grids: tuple[Grid, ...]        # one (t, h, w) per image, in patches
     merge_size: int = 2
+    deepstack: np.ndarray | None = None   # [DeepStack taps, sum of tokens, hidden] (Qwen3-VL)
+
+    def splits(self) -> np.ndarray:
+        return np.cumsum([t * h * w // self.merge_size**2 for t, h, w in self.grids])[:-1]
 
     def per_image(self) -> list[np.ndarray]:
-        sizes = [t * h * w // self.merge_size**2 for t, h, w in self.grids]
-        return np.split(self.embeds, np.cumsum(sizes)[:-1])
+        return np.split(self.embeds, self.splits())
+
+    def deepstack_per_image(self) -> list[list[np.ndarray]]:
+        """One list per DeepStack tap of [tokens_i, hidden] arrays, one per image (empty without DeepStack)."""
+        return [] if self.deepstack is None else [np.split(tap, self.splits()) for tap in self.deepstack]
 
 
 # ---------------------------------------------------------------- preprocessing
@@ -187,12 +200,30 @@ def window_ids(grids: Sequence[Grid], merge: int, window_size: int, patch_size: 
     return np.concatenate(out).astype(np.int64)
 
 
+def position_taps(positions: np.ndarray, grids: Sequence[Grid], side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Qwen3-VL: the learned ``side x side`` position table resized to each image's grid (bilinear, corners
+    aligned) as 4 taps per patch: indices [patches, 4] int64 and weights [patches, 4] float32."""
+    sizes = np.concatenate([np.repeat([[h, w]], t * h * w, axis=0) for t, h, w in grids]).astype(np.float32)
+    offsets = np.arange(2, dtype=np.float32)             # the floor tap and the next one
+    taps, weights = [], []
+    for axis in (0, 1):
+        src = positions[:, axis].astype(np.float32) * np.float32(side - 1) / np.maximum(sizes[:, axis] - 1, 1)
+        floor = np.floor(src)[:, None]
+        taps.append(np.clip(floor.astype(np.int64) + offsets.astype(np.int64), 0, side - 1))
+        weights.append(np.clip(1 - np.abs(src[:, None] - floor - offsets), 0, None))
+    indices = (taps[0][:, :, None] * side + taps[1][:, None, :]).reshape(-1, 4)
+    return indices, (weights[0][:, :, None] * weights[1][:, None, :]).reshape(-1, 4).astype(np.float32)
+
+
 def graph_inputs(pixel_values: np.ndarray, grids: Sequence[Grid], config: VisionConfig) -> dict[str, np.ndarray]:
-    cos, sin = rotary(position_ids(grids, config.merge_size), config.head_dim, config.rope_theta)
+    positions = position_ids(grids, config.merge_size)
+    cos, sin = rotary(positions, config.head_dim, config.rope_theta)
     feeds = {io.PIXEL_VALUES: np.asarray(pixel_values, np.float32), io.ROTARY_COS: cos, io.ROTARY_SIN: sin,
              io.SEGMENT_IDS: segment_ids(grids)}
     if config.windowed:
         feeds[io.WINDOW_IDS] = window_ids(grids, config.merge_size, config.window_size, config.patch_size)
+    if config.position_grid_side:
+        feeds[io.POS_INDICES], feeds[io.POS_WEIGHTS] = position_taps(positions, grids, config.position_grid_side)
     return {name: feeds[name] for name in config.inputs}
 
 
@@ -218,14 +249,13 @@ class VisionEncoder:
         self.precision = precision
         self.session = ort.InferenceSession(str(file), options, providers=list(providers))
 
-    def run(self, pixel_values: np.ndarray, grids: Sequence[Grid]) -> np.ndarray:
+    def run(self, pixel_values: np.ndarray, grids: Sequence[Grid]) -> VisionOutput:
         """Embeddings of already-preprocessed patches (as the transformers processor returns them)."""
-        grids = [tuple(int(v) for v in g) for g in grids]
-        return self.session.run(None, graph_inputs(pixel_values, grids, self.config))[0]
+        grids = tuple(tuple(int(v) for v in g) for g in grids)
+        embeds, *deepstack = self.session.run(None, graph_inputs(pixel_values, grids, self.config))
+        return VisionOutput(embeds, grids, self.config.merge_size, deepstack[0] if deepstack else None)
 
     def encode(self, images: Sequence) -> VisionOutput:
         """Images (PIL, uint8 HWC arrays or paths) -> their embeddings, in order, in one call."""
         done = [preprocess(image, self.config) for image in images]
-        pixel_values = np.concatenate([patches for patches, _ in done])
-        grids = tuple(grid for _, grid in done)
-        return VisionOutput(self.run(pixel_values, grids), grids, self.config.merge_size)
+        return self.run(np.concatenate([patches for patches, _ in done]), [grid for _, grid in done])
