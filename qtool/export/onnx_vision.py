@@ -11,6 +11,9 @@ Qwen2.5-VL's window attention needs no reordering here: the stock model permutes
 window order, attends within contiguous windows and permutes back, which equals attending in
 the original order with a "same window" mask, because every other op works per patch and the
 permutation moves whole merge blocks.
+
+Qwen3-VL's tower (:class:`DeepStackVisionGraph`) also takes the bilinear taps that resample its learned
+position table to each image's grid, and returns its DeepStack mergers' features as a second output.
 """
 
 from __future__ import annotations
