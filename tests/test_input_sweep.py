@@ -58,7 +58,9 @@ def restore_global_state():
 
 
 def commands(group=cli, prefix=()):
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         if isinstance(cmd, click.Group):
             yield from commands(cmd, prefix + (name,))
         else:

@@ -12,7 +12,7 @@ from safetensors import safe_open
 
 TEST_SET = REPO / "qtool" / "assets" / "qwen2-vl-tiny-test" / "questions.jsonl"
 AGREEMENT = {"gptq-int8": 0.99, "gptq-int4": 0.95, "awq-int4": 0.95}
-N_QUESTIONS = 200
+N_QUESTIONS = 100
 
 
 def stock_answers(model_dir: Path) -> dict:

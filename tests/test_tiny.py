@@ -82,8 +82,9 @@ def test_reload_gives_identical_logits():
 
 @pytest.fixture(scope="module")
 def answered_test_split():
-    """The whole test split (2000 questions) answered by the shipped model at batch 64."""
-    model, processor = infer.load_model(TINY)
+    """The whole test split (2000 questions) answered by the shipped model at batch 64, in float32 (4.5x faster than
+    bf16 on CPUs without bf16 instructions; the record's tolerance covers the dtype)."""
+    model, processor = infer.load_model(TINY, "float32")
     items = splits.items("test")
     images = {i: splits.image("test", i) for i in range(splits.SCENES)}
     got = infer.answer(model, processor, [images[it.scene] for it in items], [it.question for it in items],

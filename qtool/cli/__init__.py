@@ -6,6 +6,7 @@ interrupted; 1 only for an unexpected internal failure.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -14,12 +15,29 @@ import warnings
 import click
 
 from qtool import __version__
-from qtool.cli import ask, bench, calib, export, models, plan, quantize, release, serve
-from qtool.cli import eval as eval_
 from qtool.errors import Interrupted, QtoolError
 
+# command -> the module that defines it: imported only when the command runs (or --help lists them), so a
+# command loads only what it uses, and a bad input is answered before torch and transformers are imported
+COMMANDS = {
+    "models": "models", "calib": "calib", "quantize": "quantize", "bench": "bench", "plan": "plan",
+    "eval": "eval", "export": "export", "release": "release", "verify": "release", "serve": "serve", "ask": "ask",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"qtool.cli.{COMMANDS[name]}")
+        commands = module.command if isinstance(module.command, tuple) else (module.command,)
+        return next(c for c in commands if c.name == name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="qtool")
 @click.option("json_", "--json", is_flag=True, help="Machine-readable JSON on stdout.")
 @click.option("--verbose", is_flag=True, help="Also show third-party libraries' logs, warnings and progress bars.")
@@ -42,11 +60,6 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     os.environ.setdefault("TORCH_LOGS", "-all")
-
-
-for _module in (models, calib, quantize, bench, plan, eval_, export, release, serve, ask):
-    for _command in _module.command if isinstance(_module.command, tuple) else (_module.command,):
-        cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:
