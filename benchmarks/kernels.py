@@ -118,8 +118,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/kernels-cpu"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.build_only:
+        artifacts(args.work, args.layers)
+        return
+    # built in a child: GPTQModel's worker threads keep spinning in the process that quantized, and would share
+    # the cores with every timed child
+    build = [sys.executable, __file__, "--build-only", "--work", str(args.work), "--layers", str(args.layers)]
+    subprocess.run(build, check=True)
     built = artifacts(args.work, args.layers)
     bf16 = measure(built["bf16"][0], "", 16, "", args.work / "probe-bf16.pt", args.threads, args.repeats)
     rows = [{"artifact": "bf16", "backend": "-", **bf16}]

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from qtool import machine
+from qtool.machine import device_class
 
 TABLE = Path(__file__).with_name("fastest.toml")
 ENGINE_NAMES = {"torch": "transformers", "llamacpp": "llama.cpp", "vllm": "vLLM"}
@@ -28,15 +29,6 @@ class Measured:
     tok_s: float          # decoded tokens per second over all requests in flight
     vs_bf16: float        # tok_s / the same engine's bf16 row in the same record (0 where it has none)
     record: str
-
-
-def device_class(device: str = "cpu", flags: list[str] | None = None) -> str:
-    """``cpu-<widest matrix or vector extension>`` (what decides the CPU kernels), or ``cuda``. The same model
-    served by vLLM decoded int4 2.1-2.2x faster than bf16 on an AMX Xeon and 0.5x as fast on an EPYC without AMX."""
-    if device != "cpu":
-        return device
-    have = machine.cpu_flags() if flags is None else flags
-    return next((f"cpu-{f}" for f in ("amx_tile", "avx512_bf16", "avx512f", "avx2") if f in have), "cpu")
 
 
 def from_record(record: dict, path: str, model: str, klass: str | None = None) -> list[Measured]:

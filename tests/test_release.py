@@ -66,7 +66,7 @@ def test_verify_passes(release):
     assert all(int(r["answers as released"].removesuffix("/20")) >= 18 for r in rows), rows
     served = {r["variant"]: r["vLLM = transformers"] for r in rows if r["consumer"] == "transformers"}
     assert list(served) == ["qwen2-vl-tiny-gptq-int4"]
-    if "avx512f" in machine.cpu_flags():
+    if machine.vllm_avx512():
         assert int(served["qwen2-vl-tiny-gptq-int4"].removesuffix("/20")) >= 18
     else:   # vLLM's CPU build has its 4-bit kernel only for AVX-512
         assert served["qwen2-vl-tiny-gptq-int4"] == "- (vLLM's CPU build has its 4-bit GPTQ/AWQ kernel only " \

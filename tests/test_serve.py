@@ -16,7 +16,7 @@ from qtool.paths import ASSETS
 from qtool.serve import Server, VLLMModel, client, free_port, servable, vllm_python
 
 QUESTIONS = 40
-AVX512 = "avx512f" in machine.cpu_flags()   # vLLM's CPU build: 4-bit kernel and tensor parallelism
+AVX512 = machine.vllm_avx512()   # vLLM's CPU build: 4-bit kernel and tensor parallelism
 # what the load test serves: an int4 variant where vLLM has the kernel, else the float model
 LOADED = "gptq-int4" if AVX512 else "bf16"
 

