@@ -5,7 +5,8 @@ GPTQ dequantizes the whole weight on every call (TorchLinear: 0.05x bf16 decode 
 faster kernel ships in the same package and is used only when asked for. qtool asks through the
 ``backend`` loading attribute of transformers' ``GPTQConfig`` / ``AwqConfig``, which overrides nothing else
 in the checkpoint's own config. The choice stays out of the artifact: the same files load on CUDA, where
-these CPU kernels do not exist. Record: benchmarks/results/kernels-cpu/ (``benchmarks/kernels.py``).
+these CPU kernels do not exist. Records (``benchmarks/kernels.py``): benchmarks/results/kernels-cpu/ (AVX512-BF16
+Xeon) and kernels-cpu-avx2/ (AVX2 EPYC); the same choice is the fastest on both, so it is keyed by device only.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import json
 from pathlib import Path
 
 # (quant_method, bits, device) -> GPTQModel backend. Absent: GPTQModel's own choice, which was the fastest
-# measured (4-bit GPTQ and AWQ on an AVX512-BF16 CPU: its AVX512 kernels, 3.4x / 3.0x bf16 per decoded token).
+# measured (4-bit GPTQ and AWQ on an AVX512-BF16 CPU: its AVX512 kernels, 3.4x / 3.0x bf16 per decoded token; on
+# an AVX2 CPU: TorchAtenLinear / TorchAtenAwqLinear, 1.33x / 1.3x, no other kernel clearly faster).
 CHOSEN = {
     # TorchInt8Linear (int8 per-channel re-quantization, aten int8 matmul): 1.5x bf16 per decoded token where
-    # GPTQModel's own TorchLinear is at 0.07x; 64-token prefill 0.2x bf16 (TorchLinear 0.11x).
+    # GPTQModel's own TorchLinear is at 0.07x (AVX2: 1.1x against 0.02x); 64-token prefill 0.2x bf16 (TorchLinear
+    # 0.11x).
     ("gptq", 8, "cpu"): "torch_int8",
 }
 
