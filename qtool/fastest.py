@@ -11,7 +11,6 @@ import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from qtool import machine
 from qtool.machine import device_class
 
 TABLE = Path(__file__).with_name("fastest.toml")

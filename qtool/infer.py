@@ -91,7 +91,10 @@ def answer(model, processor, images: Sequence[Image.Image], questions: Sequence[
             extra = {}
             if encoder is not None:
                 enc.pop("pixel_values")
-                encoded = [embeds.setdefault(id(im), encoder.encode([im])) for im in imgs]
+                for im in imgs:
+                    if id(im) not in embeds:
+                        embeds[id(im)] = encoder.encode([im])
+                encoded = [embeds[id(im)] for im in imgs]
                 grids = [list(e.grids[0]) for e in encoded]
                 if grids != enc["image_grid_thw"].tolist():
                     raise RuntimeError(f"runtime grids {grids} differ from the processor's")

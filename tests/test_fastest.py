@@ -6,7 +6,7 @@ from collections import defaultdict
 from conftest import REPO, run_qtool
 
 from benchmarks.fastest_table import rows_for
-from qtool import fastest
+from qtool import fastest, machine
 from qtool.fastest import Measured
 
 
@@ -22,11 +22,11 @@ def test_the_shipped_table_is_what_its_records_say():
 
 
 def test_device_class_is_the_widest_vector_extension():
-    assert fastest.device_class("cpu", ["avx2", "avx512f", "avx512_bf16", "amx_tile"]) == "cpu-amx_tile"
-    assert fastest.device_class("cpu", ["avx2", "avx512f", "avx512_bf16"]) == "cpu-avx512_bf16"
-    assert fastest.device_class("cpu", ["avx2"]) == "cpu-avx2"
-    assert fastest.device_class("cpu", []) == "cpu"
-    assert fastest.device_class("cuda") == "cuda"
+    assert machine.device_class("cpu", ["avx2", "avx512f", "avx512_bf16", "amx_tile"]) == "cpu-amx_tile"
+    assert machine.device_class("cpu", ["avx2", "avx512f", "avx512_bf16"]) == "cpu-avx512_bf16"
+    assert machine.device_class("cpu", ["avx2"]) == "cpu-avx2"
+    assert machine.device_class("cpu", []) == "cpu"
+    assert machine.device_class("cuda") == "cuda"
 
 
 def _table(tmp_path, here: str):
@@ -42,7 +42,7 @@ def _table(tmp_path, here: str):
 
 
 def test_advice_names_the_fastest_on_this_device_class_among_what_fits(tmp_path):
-    table = _table(tmp_path, fastest.device_class("cpu"))
+    table = _table(tmp_path, machine.device_class("cpu"))
     lines = fastest.advice("cpu", table=table)
     assert "llama.cpp gguf-q4_k_m 12.0 tok/s" in lines[0] and "fp32" not in "".join(lines)
     assert any("best in vLLM: bf16 6.0" in line for line in lines)   # one request, not the 16-in-flight row
@@ -51,7 +51,7 @@ def test_advice_names_the_fastest_on_this_device_class_among_what_fits(tmp_path)
 
 
 def test_serving_advice_says_when_another_precision_is_clearly_faster(tmp_path):
-    table = _table(tmp_path, fastest.device_class("cpu"))
+    table = _table(tmp_path, machine.device_class("cpu"))
     assert "serve bf16 for speed" in fastest.serving_advice("cpu", "gptq-int4", table=table)
     assert "as fast as any" in fastest.serving_advice("cpu", "bf16", table=table)
     assert fastest.serving_advice("cpu", "awq-int4", table=table) is None
@@ -62,7 +62,7 @@ def test_plan_prints_the_speed_measured_on_this_cpu():
     proc = run_qtool("--json", "plan", "qwen2-vl-2b", "--gpu-mem", "16GiB", "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     speed = json.loads(proc.stdout)["speed"]
-    measured = [r for r in fastest.load() if r.device_class == fastest.device_class("cpu") and r.concurrency == 1]
+    measured = [r for r in fastest.load() if r.device_class == machine.device_class("cpu") and r.concurrency == 1]
     if not measured:
         assert "nothing measured" in speed[0]
         return

@@ -46,8 +46,7 @@ class VisionGraph(nn.Module):
 
     def __init__(self, visual: nn.Module, windowed: bool = False):
         super().__init__()
-        weight = visual.patch_embed.proj.weight          # Conv3d, stride == kernel: a matmul per patch
-        self.patch_weight = nn.Parameter(weight.detach().reshape(weight.shape[0], -1), requires_grad=False)
+        self.patch_weight = _patch_weight(visual)
         self.blocks = visual.blocks
         self.merger = visual.merger
         self.windowed = windowed
@@ -69,15 +68,13 @@ class DeepStackVisionGraph(nn.Module):
 
     def __init__(self, visual: nn.Module):
         super().__init__()
-        proj = visual.patch_embed.proj
-        self.patch_weight = nn.Parameter(proj.weight.detach().reshape(proj.weight.shape[0], -1), requires_grad=False)
-        self.patch_bias = nn.Parameter(proj.bias.detach(), requires_grad=False)
+        self.patch_weight = _patch_weight(visual)
+        self.patch_bias = nn.Parameter(visual.patch_embed.proj.bias.detach(), requires_grad=False)
         self.pos_embed = visual.pos_embed
         self.blocks = visual.blocks
         self.merger = visual.merger
-        self.deepstack = {block: merger for block, merger in
-                          zip(visual.deepstack_visual_indexes, visual.deepstack_merger_list)}
-        self.deepstack_mergers = visual.deepstack_merger_list     # registered, so export sees their weights
+        self.deepstack_mergers = visual.deepstack_merger_list
+        self.deepstack_of_block = {block: i for i, block in enumerate(visual.deepstack_visual_indexes)}
 
     def forward(self, pixel_values, rotary_cos, rotary_sin, segment_ids, pos_indices, pos_weights):
         x = nn.functional.linear(pixel_values, self.patch_weight, self.patch_bias)
@@ -86,8 +83,8 @@ class DeepStackVisionGraph(nn.Module):
         deep = []
         for i, block in enumerate(self.blocks):
             x = _block(block, x, rotary_cos, rotary_sin, bias)
-            if i in self.deepstack:
-                deep.append(self.deepstack[i](x))
+            if i in self.deepstack_of_block:
+                deep.append(self.deepstack_mergers[self.deepstack_of_block[i]](x))
         return self.merger(x), torch.stack(deep)
 
 
@@ -95,6 +92,12 @@ def graph_for(visual: nn.Module, model_type: str) -> nn.Module:
     if model_type == "qwen3_vl":
         return DeepStackVisionGraph(visual)
     return VisionGraph(visual, windowed=model_type == "qwen2_5_vl")
+
+
+def _patch_weight(visual: nn.Module) -> nn.Parameter:
+    """The patch embedding's Conv3d weight as a matrix: stride == kernel, so it is a matmul per patch."""
+    weight = visual.patch_embed.proj.weight
+    return nn.Parameter(weight.detach().reshape(weight.shape[0], -1), requires_grad=False)
 
 
 def _block(block: nn.Module, x, cos, sin, bias):
@@ -233,7 +236,6 @@ def runtime_config(config, visual: nn.Module, path: Path) -> dict:
     vc = config.vision_config
     image = image_processor_settings(path)
     windowed = config.model_type == "qwen2_5_vl"
-    deepstack = list(getattr(vc, "deepstack_visual_indexes", None) or [])
     return {
         "format": "qtool-onnx-vision", "version": 1, "model_type": config.model_type,
         "inputs": list(io.INPUTS[config.model_type]), "outputs": list(io.OUTPUTS[config.model_type]),
@@ -249,5 +251,4 @@ def runtime_config(config, visual: nn.Module, path: Path) -> dict:
         "window_size": vc.window_size if windowed else None,
         "fullatt_block_indexes": list(vc.fullatt_block_indexes) if windowed else None,
         "position_grid_side": visual.num_grid_per_side if hasattr(visual, "pos_embed") else None,
-        "deepstack_blocks": deepstack or None,
     }

@@ -71,7 +71,6 @@ class VisionConfig:
     window_size: int | None = None
     fullatt_block_indexes: tuple[int, ...] | None = None
     position_grid_side: int | None = None             # Qwen3-VL: the learned position table is side x side
-    deepstack_blocks: tuple[int, ...] | None = None   # Qwen3-VL: the tower blocks DeepStack taps
 
     @classmethod
     def load(cls, folder: str | Path) -> VisionConfig:
