@@ -39,14 +39,31 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
         assert needle.lower() in err.lower(), (needle, err)
 
 
+PACKED_AWQ_SAMPLES = 4   # packed AWQ searches every token: few conversations keep it short
+GPTQ_SAMPLES = 32
+
+
+def quantize_args(profile: str, folder: Path, samples: int) -> tuple:
+    """``--profile``/``--samples`` for the suite's artifacts. AWQ is the shipped profile with
+    ``pack_conversations = true``: the suite covers the packed path end to end here, the default AWQ path in
+    test_qwen3_vl."""
+    if profile != "awq-int4":
+        return "--profile", profile, "--samples", samples
+    folder.mkdir(parents=True, exist_ok=True)
+    toml = folder / "awq-int4.toml"
+    toml.write_text((CALIB.parents[1] / "profiles" / "awq-int4.toml").read_text() + "pack_conversations = true\n")
+    return "--profile", toml, "--samples", PACKED_AWQ_SAMPLES
+
+
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory):
     """The tiny model quantized once per test session with every quantized profile: {profile: (folder, result)}."""
     root = tmp_path_factory.mktemp("artifacts")
     out = {}
     for profile in QUANTIZED:
-        proc = run_qtool("--json", "quantize", "qwen2-vl-tiny", "--profile", profile, "--samples", "64",
-                         "--out", root / profile, env={"QTOOL_CACHE": str(root / "cache")})
+        args = quantize_args(profile, root / "profiles", GPTQ_SAMPLES)
+        proc = run_qtool("--json", "quantize", "qwen2-vl-tiny", *args, "--out", root / profile,
+                         env={"QTOOL_CACHE": str(root / "cache")})
         assert proc.returncode == 0, proc.stderr[-3000:]
         out[profile] = (root / profile, json.loads(proc.stdout))
     return out

@@ -59,7 +59,8 @@ def test_serving_advice_says_when_another_precision_is_clearly_faster(tmp_path):
 
 
 def test_plan_prints_the_speed_measured_on_this_cpu():
-    proc = run_qtool("--json", "plan", "qwen2-vl-2b", "--gpu-mem", "16GiB", "--device", "cpu")
+    # one profile: the speed line reads the measured table whatever the profiles (each probes its runtime memory)
+    proc = run_qtool("--json", "plan", "qwen2-vl-2b", "--gpu-mem", "16GiB", "--device", "cpu", "--profiles", "bf16")
     assert proc.returncode == 0, proc.stderr
     speed = json.loads(proc.stdout)["speed"]
     measured = [r for r in fastest.load() if r.device_class == machine.device_class("cpu") and r.concurrency == 1]

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from conftest import QUANTIZED as PROFILES
-from conftest import REPO, TINY, assert_one_line_error, run_qtool
+from conftest import GPTQ_SAMPLES, PACKED_AWQ_SAMPLES, REPO, TINY, assert_one_line_error, run_qtool
 from safetensors import safe_open
 
 TEST_SET = REPO / "qtool" / "assets" / "qwen2-vl-tiny-test" / "questions.jsonl"
 AGREEMENT = {"gptq-int8": 0.99, "gptq-int4": 0.95, "awq-int4": 0.95}
-N_QUESTIONS = 100
+N_QUESTIONS = 60
 
 
 def stock_answers(model_dir: Path) -> dict:
@@ -59,6 +59,9 @@ def test_artifact_layout_and_manifest(artifacts, profile):
     if profile == "awq-int4":
         assert (qc["quant_method"], qc["version"], qc["zero_point"]) == ("awq", "gemm", True)
         assert qc["modules_to_not_convert"] == ["model.visual", "visual", "lm_head"]  # transformers, vLLM
+        calibration = json.loads((path / "qtool.json").read_text())["calibration"]
+        assert calibration["awq_fitted_to"] == "all conversations" and calibration["samples"] == PACKED_AWQ_SAMPLES
+        assert calibration["packed"]["conversations"] == PACKED_AWQ_SAMPLES
     else:
         assert (qc["quant_method"], qc["desc_act"], qc["sym"]) == ("gptq", False, True)
     # the engine sets do_sample=true; the artifact keeps the source's generation config
@@ -71,8 +74,8 @@ def test_artifact_layout_and_manifest(artifacts, profile):
     assert len(manifest["result"]["layer_errors"]) == 4 * 7
     if profile == "rtn-int4":
         assert manifest["calibration"]["samples"] == 0
-    else:
-        assert manifest["calibration"]["samples"] == 64 and len(manifest["calibration"]["sha256"]) == 64
+    elif profile != "awq-int4":
+        assert manifest["calibration"]["samples"] == GPTQ_SAMPLES and len(manifest["calibration"]["sha256"]) == 64
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -101,6 +101,7 @@ def test_quantize_keeps_tower_and_deepstack_mergers_float(q3, q3_artifacts):
         calibration = json.loads((path / "qtool.json").read_text())["calibration"]
         if profile != "rtn-int4":   # both DeepStack layers' outputs fed the next layer's calibration, per batch
             assert calibration["deepstack_additions"] == {"0": 8, "1": 8}, profile
+        assert calibration.get("awq_fitted_to") == ("last conversation" if profile == "awq-int4" else None)
         qc = json.loads((path / "config.json").read_text())["quantization_config"]
         if profile == "awq-int4":
             assert qc["modules_to_not_convert"] == ["model.visual", "visual", "lm_head"]

@@ -48,8 +48,15 @@ CASES = ([("gptq-int4", 1), ("awq-int4", 1), ("gptq-int4", 2), ("awq-int4", 2)] 
          [("bf16", 1), ("gptq-int4", 1), ("awq-int4", 1), ("bf16", 2)])
 
 
+@pytest.fixture(scope="module")
+def loaded_server(folders):
+    """One server for LOADED at TP 1, shared by its answer test and the load test (a vLLM start is ~40 s on CPU)."""
+    with Server(servable(folders[LOADED]), port=free_port(), max_model_len=1024) as server:
+        yield server
+
+
 @pytest.mark.parametrize("profile, tp", CASES)
-def test_vllm_serves_the_artifact_and_answers_like_transformers(folders, heldout, offline, profile, tp):
+def test_vllm_serves_the_artifact_and_answers_like_transformers(request, folders, heldout, offline, profile, tp):
     vllm_python()   # fails with the fix (make serve-env) if the environment is missing
     if profile != "bf16" and not AVX512:
         assert_one_line_error(run_qtool("serve", folders[profile]), "4-bit", "AVX-512", "qtool serve MODEL")
@@ -58,38 +65,41 @@ def test_vllm_serves_the_artifact_and_answers_like_transformers(folders, heldout
         assert_one_line_error(run_qtool("serve", folders[profile], "--tp", tp), "tensor parallelism", "--tp 1")
         return
     items, images, questions = heldout
-    with Server(servable(folders[profile]), port=free_port(), tp=tp, max_model_len=1024) as server:
-        answers = VLLMModel(server).answer(images, questions)
+    if (profile, tp) == (LOADED, 1):
+        answers = VLLMModel(request.getfixturevalue("loaded_server")).answer(images, questions)
+    else:
+        with Server(servable(folders[profile]), port=free_port(), tp=tp, max_model_len=1024) as server:
+            answers = VLLMModel(server).answer(images, questions)
     same = sum(a == b for a, b in zip(answers, offline[profile]))
     correct = sum(a == it.answer for a, it in zip(answers, items))
     assert same >= 0.95 * len(items), list(zip(answers, offline[profile]))
     assert correct >= 0.9 * len(items), correct
 
 
-def test_load_many_clients_one_disconnecting(folders, heldout, offline):
+def test_load_many_clients_one_disconnecting(loaded_server, heldout, offline):
     """64 requests, 16 in flight: none fails, greedy answers equal the offline ones, the server's memory does not
     grow across rounds, and a client that drops its connection mid-stream leaves the server serving."""
     items, images, questions = heldout
     requests = [(images[i % len(items)], questions[i % len(items)]) for i in range(64)]
     expected = [offline[LOADED][i % len(items)] for i in range(64)]
-    with Server(servable(folders[LOADED]), port=free_port(), max_model_len=1024) as server:
-        name = server.served.name
-        client.run_load(server.port, name, requests[:16], 16)          # warm-up: allocator, caches
-        rss = []
-        for _ in range(3):
-            replies, wall = client.run_load(server.port, name, requests, 16)
-            rss.append(server.rss_mib())
-            assert not [r.error for r in replies if r.error]
-            same = sum(r.text == e for r, e in zip(replies, expected))
-            assert same >= 0.99 * len(requests), same
-        assert max(rss) - min(rss) < 0.05 * min(rss), rss
-        dropped = threading.Thread(target=client.chat, args=(server.port, name, images[0], "Describe the image."),
-                                   kwargs={"max_tokens": 64, "disconnect_after": 1})
-        dropped.start()
-        dropped.join(60)
-        time.sleep(1)
-        after = client.chat(server.port, name, images[0], questions[0])
-        assert after.error is None and after.text == offline[LOADED][0]
+    server = loaded_server
+    name = server.served.name
+    client.run_load(server.port, name, requests[:16], 16)          # warm-up: allocator, caches
+    rss = []
+    for _ in range(3):
+        replies, wall = client.run_load(server.port, name, requests, 16)
+        rss.append(server.rss_mib())
+        assert not [r.error for r in replies if r.error]
+        same = sum(r.text == e for r, e in zip(replies, expected))
+        assert same >= 0.99 * len(requests), same
+    assert max(rss) - min(rss) < 0.05 * min(rss), rss
+    dropped = threading.Thread(target=client.chat, args=(server.port, name, images[0], "Describe the image."),
+                               kwargs={"max_tokens": 64, "disconnect_after": 1})
+    dropped.start()
+    dropped.join(60)
+    time.sleep(1)
+    after = client.chat(server.port, name, images[0], questions[0])
+    assert after.error is None and after.text == offline[LOADED][0]
 
 
 def test_int8_on_cpu_is_refused_with_the_fix(artifacts):

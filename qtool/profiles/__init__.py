@@ -71,6 +71,7 @@ class AWQProfile:
     zero_point: bool = True
     samples: int = 128
     modality: str = "image-text"
+    pack_conversations: bool = False   # fit to every conversation, not the last one (qtool.calibration.packing)
     description: str = ""
 
     def check(self) -> None:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from qtool import paths, profiles
+from qtool.calibration.packing import VisionTokens, pack
 from qtool.calibration.records import load_records
 from qtool.calibration.samples import conversations as to_conversations
 from qtool.calibration.samples import pick
@@ -24,7 +25,8 @@ from qtool.models.checkpoint import CheckpointInfo, checkpoint_of
 from qtool.outputs import check_target, staged_dir
 from qtool.quantization import artifact
 from qtool.quantization.deepstack import deepstack_in_layers
-from qtool.quantization.engine import engine_config, needs_calibration, quantizes, quantizing_methods
+from qtool.quantization.engine import (engine_config, needs_calibration, packs_calibration, quantizes,
+                                      quantizing_methods)
 
 ProgressFn = Callable[[int, int], None]  # (layers done, layers total)
 
@@ -117,8 +119,8 @@ def quantize(model: str | Path | CheckpointInfo, profile: profiles.Profile, *, o
     with staged_dir(out, force) as tmp:
         layers = info.config["text_config"]["num_hidden_layers"]
         with module_tree(info.adapter), deepstack_in_layers(info.adapter) as deepstack:
-            peak_gpu = _run_engine(source, profile, device, conversations, tmp, ckpt, scratch, resume, layers,
-                                   progress, trust_remote_code, done_before)
+            peak_gpu, packed = _run_engine(source, profile, device, conversations, tmp, ckpt, scratch, resume,
+                                           layers, progress, trust_remote_code, done_before)
         artifact.copy_side_files(source, tmp)
         qc = artifact.fix_quantization_config(tmp, info.adapter)
         errors = artifact.layer_errors(tmp)
@@ -135,6 +137,7 @@ def quantize(model: str | Path | CheckpointInfo, profile: profiles.Profile, *, o
             "source": {"path": str(source), "sha256": info.sha256},
             "calibration": {"path": str(calib or paths.CALIB_DATA) if conversations else None,
                             "sha256": calib_hash, "samples": used,
+                            **_fitted_to(profile, packed),
                             **({"deepstack_additions": {str(k): n for k, n in sorted(deepstack.items())}}
                                if info.adapter.deepstack else {})},
             "device": device, "versions": versions(), "quantization_config": qc,
@@ -263,6 +266,9 @@ def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Pa
                                trust_remote_code=trust_remote_code)
         checkpointed = resumable(profile)
         model.layer_callback = _LayerHook(layers, progress, done_before, collect=checkpointed)
+        packed = []
+        if conversations and packs_calibration(profile):
+            model.prepare_dataset = _packing(model.prepare_dataset, VisionTokens.of(model.model.config), packed)
         kwargs = {}
         if checkpointed:
             ckpt.mkdir(parents=True, exist_ok=True)
@@ -279,6 +285,21 @@ def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Pa
         model.save(str(tmp))
     if progress:
         progress(layers, layers)
-    if device == "cuda":
-        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return None
+    peak_gpu = round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None
+    return peak_gpu, (packed[0] if packed else None)
+
+
+def _fitted_to(profile, packed) -> dict:
+    """What AWQ's scales were fitted to: GPTQModel 7.7 keeps only the last batch when lengths differ."""
+    if packed:
+        return {"awq_fitted_to": "all conversations", "packed": packed.to_dict()}
+    return {"awq_fitted_to": "last conversation"} if isinstance(profile, profiles.AWQProfile) else {}
+
+
+def _packing(prepare, ids: VisionTokens, record: list):
+    """The engine's dataset preparation, one conversation at a time, then packed to one sequence length."""
+    def prepare_packed(calibration_dataset, batch_size: int = 1, **kwargs):
+        batches, stats = pack(prepare(calibration_dataset, batch_size=1, **kwargs), ids)
+        record.append(stats)
+        return batches
+    return prepare_packed
