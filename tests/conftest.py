@@ -1,7 +1,11 @@
+import contextlib
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -27,6 +31,29 @@ def run_qtool(*args, cwd=None, env=None, timeout=900) -> subprocess.CompletedPro
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "qtool", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd or REPO, env=full_env, timeout=timeout)
+
+
+def qtool_in_process(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
+    """``qtool.cli.main`` in this process, with its exit code and output as ``run_qtool`` gives them: for requests
+    refused before any work, where a subprocess would spend seconds importing torch and transformers again.
+    An exception other than the CLI's own exit propagates (an internal failure fails the test)."""
+    from qtool.cli import main
+
+    saved = logging.root.manager.disable, warnings.filters[:], dict(os.environ), os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update({k: str(v) for k, v in (env or {}).items()})
+    os.chdir(cwd or REPO)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exc:
+            main([str(a) for a in args])
+    finally:
+        logging.disable(saved[0])
+        warnings.filters[:] = saved[1]
+        os.environ.clear()
+        os.environ.update(saved[2])
+        os.chdir(saved[3])
+    code = exc.value.code
+    return subprocess.CompletedProcess(args, code if isinstance(code, int) else 1, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:

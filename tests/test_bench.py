@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run_qtool
+from conftest import assert_one_line_error, qtool_in_process, run_qtool
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,8 @@ def test_one_subprocess_per_profile(bench_run):
     (["--profiles", "gptq-int3"], ["unknown profile"]),
 ])
 def test_bad_bench_requests_are_one_line(tmp_path, args, needles):
-    proc = run_qtool("bench", "qwen2-vl-tiny", "--profiles", "bf16", *args, "--out", tmp_path / "o") \
-        if "--profiles" not in args else run_qtool("bench", "qwen2-vl-tiny", *args, "--out", tmp_path / "o")
+    proc = qtool_in_process("bench", "qwen2-vl-tiny", "--profiles", "bf16", *args, "--out", tmp_path / "o") \
+        if "--profiles" not in args else qtool_in_process("bench", "qwen2-vl-tiny", *args, "--out", tmp_path / "o")
     assert_one_line_error(proc, *needles)
     assert not (tmp_path / "o").exists()
 

@@ -6,7 +6,7 @@ import struct
 import zlib
 
 import pytest
-from conftest import CALIB, assert_one_line_error, run_qtool
+from conftest import CALIB, assert_one_line_error, qtool_in_process, run_qtool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -204,7 +204,7 @@ def test_build_refuses_to_replace_a_folder_that_is_not_a_set(tmp_path):
 
 def test_validate_lists_every_problem_even_when_none_is_valid(tmp_path):
     d = make_set(tmp_path, [{"id": "x", "image": "img/none.png", "text": "t"}, "{oops", ["list"]])
-    proc = run_qtool("calib", "validate", d / "records.jsonl")
+    proc = qtool_in_process("calib", "validate", d / "records.jsonl")
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert [line.split(":")[0] for line in lines] == ["problem"] * 3 + ["error"] and "3 of 3" in lines[-1]

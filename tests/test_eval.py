@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import assert_one_line_error, run_qtool
+from conftest import assert_one_line_error, qtool_in_process, run_qtool
 from PIL import Image
 
 from recipes.tiny_model import tasks
@@ -61,15 +61,15 @@ def _dataset(tmp_path, lines):
 ])
 def test_bad_dataset_records_rejected_in_one_line(tmp_path, line, needle):
     data = _dataset(tmp_path, ['{"image": "ok.png", "question": "q?", "answer": "a"}', line])
-    proc = run_qtool("eval", "qwen2-vl-tiny", "--profiles", "bf16", "--dataset", data, "--out", tmp_path / "o")
+    proc = qtool_in_process("eval", "qwen2-vl-tiny", "--profiles", "bf16", "--dataset", data, "--out", tmp_path / "o")
     assert_one_line_error(proc, needle, "line 2")
     assert not (tmp_path / "o").exists()
 
 
 def test_duplicate_ids_rejected(tmp_path):
     line = '{"id": "x", "image": "ok.png", "question": "q?", "answer": "a"}'
-    proc = run_qtool("eval", "qwen2-vl-tiny", "--profiles", "bf16", "--dataset", _dataset(tmp_path, [line, line]),
-                     "--out", tmp_path / "o")
+    proc = qtool_in_process("eval", "qwen2-vl-tiny", "--profiles", "bf16", "--dataset",
+                            _dataset(tmp_path, [line, line]), "--out", tmp_path / "o")
     assert_one_line_error(proc, "duplicate id")
 
 

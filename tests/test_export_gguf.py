@@ -6,7 +6,7 @@ import sys
 
 import llama_cpp  # noqa: F401  the llama extra (make install) provides it; without it this suite fails, not vanishes
 import pytest
-from conftest import REPO, TINY, assert_one_line_error, run_qtool
+from conftest import REPO, TINY, assert_one_line_error, qtool_in_process, run_qtool
 
 from qtool.export import gguf_validate
 from qtool.export.onnx_validate import synthetic_image
@@ -132,14 +132,14 @@ def test_bench_llamacpp_profile(tmp_path):
     (("--mmproj", "q4_0"), ("q4_0",)),
 ])
 def test_bad_quant_names(tmp_path, args, needles):
-    proc = run_qtool("export", "gguf", "qwen2-vl-tiny", "--out", tmp_path / "x", *args)
+    proc = qtool_in_process("export", "gguf", "qwen2-vl-tiny", "--out", tmp_path / "x", *args)
     assert_one_line_error(proc, *needles)
     assert not (tmp_path / "x").exists()
 
 
 def test_refuses_existing_output_and_quantized_input(tmp_path, export):
     out, _ = export
-    proc = run_qtool("export", "gguf", "qwen2-vl-tiny", "--out", out)
+    proc = qtool_in_process("export", "gguf", "qwen2-vl-tiny", "--out", out)
     assert_one_line_error(proc, "exists", "--force")
     fake = tmp_path / "gptq"
     fake.mkdir()
@@ -147,6 +147,6 @@ def test_refuses_existing_output_and_quantized_input(tmp_path, export):
     config["quantization_config"] = {"quant_method": "gptq", "bits": 4}
     (fake / "config.json").write_text(json.dumps(config))
     (fake / "model.safetensors").write_bytes((TINY / "model.safetensors").read_bytes())
-    proc = run_qtool("export", "gguf", fake, "--out", tmp_path / "y")
+    proc = qtool_in_process("export", "gguf", fake, "--out", tmp_path / "y")
     assert_one_line_error(proc, "quantized")
     assert not (tmp_path / "y").exists()

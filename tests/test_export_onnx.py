@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import REPO, TINY, assert_one_line_error, run_qtool
+from conftest import REPO, TINY, assert_one_line_error, qtool_in_process, run_qtool
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
@@ -240,17 +240,18 @@ def test_bad_inputs_are_one_line_errors(tmp_path, tiny_export):
     not_model = tmp_path / "llama"
     not_model.mkdir()
     (not_model / "config.json").write_text(json.dumps({"model_type": "llama"}))
-    assert_one_line_error(run_qtool("export", "onnx", not_model, "--out", tmp_path / "o1"), "not supported")
-    assert_one_line_error(run_qtool("export", "onnx", tmp_path / "missing", "--out", tmp_path / "o2"),
+    assert_one_line_error(qtool_in_process("export", "onnx", not_model, "--out", tmp_path / "o1"), "not supported")
+    assert_one_line_error(qtool_in_process("export", "onnx", tmp_path / "missing", "--out", tmp_path / "o2"),
                           "does not exist")
     existing = tiny_export[0]
-    assert_one_line_error(run_qtool("export", "onnx", "qwen2-vl-tiny", "--out", existing), "already exists", "--force")
+    assert_one_line_error(qtool_in_process("export", "onnx", "qwen2-vl-tiny", "--out", existing),
+                          "already exists", "--force")
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
-    assert_one_line_error(run_qtool("export", "onnx", "qwen2-vl-tiny", "--out", a_file), "is not a folder")
-    assert_one_line_error(run_qtool("export", "onnx", "qwen2-vl-tiny", "--out", a_file / "sub"), "not a folder")
-    assert_one_line_error(run_qtool("export", "onnx", "qwen2-vl-tiny", "--out", tmp_path / "o3",
+    assert_one_line_error(qtool_in_process("export", "onnx", "qwen2-vl-tiny", "--out", a_file), "is not a folder")
+    assert_one_line_error(qtool_in_process("export", "onnx", "qwen2-vl-tiny", "--out", a_file / "sub"), "not a folder")
+    assert_one_line_error(qtool_in_process("export", "onnx", "qwen2-vl-tiny", "--out", tmp_path / "o3",
                                     "--precision", "fp32,fp8"), "unknown precision")
-    proc = run_qtool("export", "onnx", "qwen2-vl-tiny", "--out", tmp_path / "o4", "--opset", "11")
+    proc = qtool_in_process("export", "onnx", "qwen2-vl-tiny", "--out", tmp_path / "o4", "--opset", "11")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert not any(p.name.startswith(("o1", "o2", "o3", "o4", ".o")) for p in tmp_path.iterdir())

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import assert_one_line_error, run_qtool
+from conftest import assert_one_line_error, qtool_in_process, run_qtool
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -290,10 +290,10 @@ def test_cli_build_random_json(tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    assert_one_line_error(run_qtool("models", "build-random", "unknown-name", env=QUIET),
+    assert_one_line_error(qtool_in_process("models", "build-random", "unknown-name", env=QUIET),
                           "unknown model shape", "qwen2-vl-7b")
-    assert_one_line_error(run_qtool("models", "build-random", "unknown-name", "--out", tmp_path, env=QUIET),
+    assert_one_line_error(qtool_in_process("models", "build-random", "unknown-name", "--out", tmp_path, env=QUIET),
                           "unknown model shape")
     (tmp_path / "taken").mkdir()
-    assert_one_line_error(run_qtool("models", "build-random", "qwen2-vl-test", "--out", tmp_path / "taken",
+    assert_one_line_error(qtool_in_process("models", "build-random", "qwen2-vl-test", "--out", tmp_path / "taken",
                                     env=QUIET), "already exists", "--force")

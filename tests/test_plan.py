@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import assert_one_line_error, run_qtool
+from conftest import assert_one_line_error, qtool_in_process, run_qtool
 from safetensors import safe_open
 
 from qtool import paths, profiles
@@ -105,7 +105,7 @@ def test_plan_cli_on_a_real_shape():
 
 
 def test_plan_bad_memory_is_one_line():
-    assert_one_line_error(run_qtool("plan", "qwen2-vl-7b", "--gpu-mem", "lots"), "lots", "8GiB")
+    assert_one_line_error(qtool_in_process("plan", "qwen2-vl-7b", "--gpu-mem", "lots"), "lots", "8GiB")
 
 
 def test_cpu_runtime_term_is_measured_on_a_one_layer_probe():

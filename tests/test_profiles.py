@@ -1,5 +1,5 @@
 import pytest
-from conftest import assert_one_line_error, run_qtool
+from conftest import assert_one_line_error, qtool_in_process
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,7 +64,7 @@ def test_unknown_profile_names_the_choices():
 
 
 def test_cli_unknown_profile_is_one_line_exit_2(tmp_path):
-    proc = run_qtool("quantize", "qwen2-vl-tiny", "--profile", "nope", "--out", tmp_path / "o")
+    proc = qtool_in_process("quantize", "qwen2-vl-tiny", "--profile", "nope", "--out", tmp_path / "o")
     assert_one_line_error(proc, "unknown profile", "gptq-int4")
     assert not (tmp_path / "o").exists()
 

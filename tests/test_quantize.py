@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import QUANTIZED as PROFILES
-from conftest import GPTQ_SAMPLES, PACKED_AWQ_SAMPLES, REPO, TINY, assert_one_line_error, run_qtool
+from conftest import GPTQ_SAMPLES, PACKED_AWQ_SAMPLES, REPO, TINY, assert_one_line_error, qtool_in_process
 from safetensors import safe_open
 
 TEST_SET = REPO / "qtool" / "assets" / "qwen2-vl-tiny-test" / "questions.jsonl"
@@ -113,7 +113,7 @@ def test_stock_transformers_loads_and_answers_like_float(artifacts, float_answer
 def test_existing_output_needs_force(artifacts, tmp_path):
     path, _ = artifacts["rtn-int4"]
     before = sorted(p.name for p in path.iterdir())
-    proc = run_qtool("quantize", "qwen2-vl-tiny", "--profile", "rtn-int4", "--out", path)
+    proc = qtool_in_process("quantize", "qwen2-vl-tiny", "--profile", "rtn-int4", "--out", path)
     assert_one_line_error(proc, "already exists", "--force")
     assert sorted(p.name for p in path.iterdir()) == before
 
@@ -131,7 +131,7 @@ def test_bad_quantize_requests(tmp_path, args, needles):
 
     if "cuda" in args and torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    proc = run_qtool("quantize", "qwen2-vl-tiny", *args, "--out", tmp_path / "o")
+    proc = qtool_in_process("quantize", "qwen2-vl-tiny", *args, "--out", tmp_path / "o")
     assert_one_line_error(proc, *needles)
     assert not (tmp_path / "o").exists()
 
@@ -140,7 +140,8 @@ def test_calibration_set_without_valid_records(tmp_path):
     calib = tmp_path / "calib"
     calib.mkdir()
     (calib / "records.jsonl").write_text('{"id": "a", "image": "missing.png", "text": "x"}\n')
-    proc = run_qtool("quantize", "qwen2-vl-tiny", "--profile", "gptq-int4", "--calib", calib, "--out", tmp_path / "o")
+    proc = qtool_in_process("quantize", "qwen2-vl-tiny", "--profile", "gptq-int4", "--calib", calib,
+                            "--out", tmp_path / "o")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
 
@@ -149,7 +150,7 @@ def test_group_size_must_divide_in_features(tmp_path):
     from qtool.models.random_build import build_random
 
     model = build_random("qwen2-vl-test-odd", tmp_path / "odd").path
-    proc = run_qtool("quantize", model, "--profile", "gptq-int4", "--group-size", "256", "--out", tmp_path / "o")
+    proc = qtool_in_process("quantize", model, "--profile", "gptq-int4", "--group-size", "256", "--out", tmp_path / "o")
     assert_one_line_error(proc, "group_size 256 does not divide in-features 640", "mlp.down_proj")
     assert not (tmp_path / "o").exists()
 

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import assert_one_line_error, run_qtool
+from conftest import assert_one_line_error, qtool_in_process, run_qtool
 
 from qtool import machine
 
@@ -109,7 +109,7 @@ def test_ask_with_relative_model_paths(release):
 
 
 def test_float_profile_is_not_a_release_variant(tmp_path):
-    proc = run_qtool("release", "qwen2-vl-tiny", "--profiles", "gptq-int4,bf16", "--out", tmp_path / "rel")
+    proc = qtool_in_process("release", "qwen2-vl-tiny", "--profiles", "gptq-int4,bf16", "--out", tmp_path / "rel")
     assert_one_line_error(proc, "quantized or exported profiles", "gguf-q4_k_m")
     assert not (tmp_path / "rel").exists()
 

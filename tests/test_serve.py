@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import assert_one_line_error, run_qtool
+from conftest import assert_one_line_error, qtool_in_process, run_qtool
 
 from qtool import infer, machine
 from qtool.calibration.images import load_image
@@ -103,10 +103,10 @@ def test_load_many_clients_one_disconnecting(loaded_server, heldout, offline):
 
 
 def test_int8_on_cpu_is_refused_with_the_fix(artifacts):
-    proc = run_qtool("serve", artifacts["gptq-int8"][0])
+    proc = qtool_in_process("serve", artifacts["gptq-int8"][0])
     assert_one_line_error(proc, "8-bit", "gptq-int4")
 
 
 def test_missing_vllm_environment_says_how_to_build_it(tmp_path):
-    proc = run_qtool("serve", "qwen2-vl-tiny", env={"QTOOL_VLLM_ENV": str(tmp_path / "none")})
+    proc = qtool_in_process("serve", "qwen2-vl-tiny", env={"QTOOL_VLLM_ENV": str(tmp_path / "none")})
     assert_one_line_error(proc, "make serve-env")
