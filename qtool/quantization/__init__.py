@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from qtool import paths, profiles
-from qtool.calibration.packing import VisionTokens, pack
 from qtool.calibration.records import load_records
 from qtool.calibration.samples import conversations as to_conversations
 from qtool.calibration.samples import pick
@@ -268,7 +267,7 @@ def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Pa
         model.layer_callback = _LayerHook(layers, progress, done_before, collect=checkpointed)
         packed = []
         if conversations and packs_calibration(profile):
-            model.prepare_dataset = _packing(model.prepare_dataset, VisionTokens.of(model.model.config), packed)
+            model.prepare_dataset = _packing(model.prepare_dataset, model.model.config, packed)
         kwargs = {}
         if checkpointed:
             ckpt.mkdir(parents=True, exist_ok=True)
@@ -296,8 +295,12 @@ def _fitted_to(profile, packed) -> dict:
     return {"awq_fitted_to": "last conversation"} if isinstance(profile, profiles.AWQProfile) else {}
 
 
-def _packing(prepare, ids: VisionTokens, record: list):
+def _packing(prepare, config, record: list):
     """The engine's dataset preparation, one conversation at a time, then packed to one sequence length."""
+    from qtool.calibration.packing import VisionTokens, pack   # torch at import: loaded with the engine, as torch is
+
+    ids = VisionTokens.of(config)
+
     def prepare_packed(calibration_dataset, batch_size: int = 1, **kwargs):
         batches, stats = pack(prepare(calibration_dataset, batch_size=1, **kwargs), ids)
         record.append(stats)
