@@ -10,6 +10,8 @@ from conftest import QUANTIZED as PROFILES
 from conftest import GPTQ_SAMPLES, PACKED_AWQ_SAMPLES, REPO, TINY, assert_one_line_error, qtool_in_process
 from safetensors import safe_open
 
+from qtool.release import card
+
 TEST_SET = REPO / "qtool" / "assets" / "qwen2-vl-tiny-test" / "questions.jsonl"
 AGREEMENT = {"gptq-int8": 0.99, "gptq-int4": 0.95, "awq-int4": 0.95}
 N_QUESTIONS = 60
@@ -62,6 +64,8 @@ def test_artifact_layout_and_manifest(artifacts, profile):
         calibration = json.loads((path / "qtool.json").read_text())["calibration"]
         assert calibration["awq_fitted_to"] == "all conversations" and calibration["samples"] == PACKED_AWQ_SAMPLES
         assert calibration["packed"]["conversations"] == PACKED_AWQ_SAMPLES
+        recipe = {r["field"]: r["value"] for r in card.recipe_rows(json.loads((path / "qtool.json").read_text()))}
+        assert recipe["AWQ scales fitted to"] == "all conversations"
     else:
         assert (qc["quant_method"], qc["desc_act"], qc["sym"]) == ("gptq", False, True)
     # the engine sets do_sample=true; the artifact keeps the source's generation config

@@ -13,13 +13,15 @@ def _tags(data: dict) -> list[str]:
     return ["qwen2-vl", method, str(precision), "qtool"]
 
 
-def _recipe(manifest: dict) -> list[dict]:
+def recipe_rows(manifest: dict) -> list[dict]:
     data = manifest["profile"]["_data"]
     rows = [{"field": k, "value": v} for k, v in data.items() if k != "description"]
     calib = manifest.get("calibration")
     if calib:
         rows += [{"field": "calibration set", "value": f"{calib.get('path')} (sha256 {calib.get('sha256')})"},
                  {"field": "calibration samples", "value": calib.get("samples")}]
+        if "awq_fitted_to" in calib:   # GPTQModel's AWQ keeps the last conversation unless they are packed
+            rows.append({"field": "AWQ scales fitted to", "value": calib["awq_fitted_to"]})
     source = manifest["source"]["sha256"] if "source" in manifest else manifest["source_sha256"]
     rows.append({"field": "source weights sha256", "value": source})
     return rows + [{"field": f"{lib} version", "value": v} for lib, v in sorted(manifest.get("versions", {}).items())]
@@ -34,7 +36,7 @@ def render(variant: str, kind: ArtifactKind, manifest: dict, base_model: str, ac
              "", kind.card.intro(data, base_model), ""]
     if random_weights:
         parts += [RANDOM_NOTE, ""]
-    parts += ["## Recipe", "", markdown_table(_recipe(manifest)), "", "## Usage", "",
+    parts += ["## Recipe", "", markdown_table(recipe_rows(manifest)), "", "## Usage", "",
               kind.card.usage(variant, manifest)]
     if accuracy_rows and not random_weights:
         how = ("`qtool eval`; every row against the bf16 reference on the same questions" if kind.teacher_forced else
