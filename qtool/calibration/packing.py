@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 PER_TOKEN = ("input_ids", "attention_mask", "mm_token_type_ids")
 PER_IMAGE = ("pixel_values", "image_grid_thw")
@@ -78,11 +80,13 @@ class _Sequence:
             room = length - self.size
             if room <= 0:
                 break
-            keep = c.text & (torch.cumsum(c.text.long(), 0) <= room)
+            keep = c.text & (c.text.long().cumsum(0) <= room)
             self.add(c, keep)
         return self.size - start
 
     def batch(self) -> dict[str, torch.Tensor]:
+        import torch   # here, not at the top: `qtool quantize` refuses bad requests before torch loads
+
         out = {key: torch.cat(parts)[None] for key, parts in self.tokens.items()}
         if self.pixels:
             out["pixel_values"] = torch.cat(self.pixels)

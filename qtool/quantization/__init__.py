@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from qtool import paths, profiles
+from qtool.calibration.packing import VisionTokens, pack
 from qtool.calibration.records import load_records
 from qtool.calibration.samples import conversations as to_conversations
 from qtool.calibration.samples import pick
@@ -297,8 +298,6 @@ def _fitted_to(profile, packed) -> dict:
 
 def _packing(prepare, config, record: list):
     """The engine's dataset preparation, one conversation at a time, then packed to one sequence length."""
-    from qtool.calibration.packing import VisionTokens, pack   # torch at import: loaded with the engine, as torch is
-
     ids = VisionTokens.of(config)
 
     def prepare_packed(calibration_dataset, batch_size: int = 1, **kwargs):
