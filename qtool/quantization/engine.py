@@ -64,6 +64,6 @@ def needs_calibration(profile) -> bool:
 def packs_calibration(profile) -> bool:
     """Whether calibration conversations are packed to one length so AWQ fits all of them (calibration.packing).
 
-    Off by default: AWQ's search then runs over every token, ~5x longer on the tiny model at 16 samples on CPU.
+    Off by default: AWQ's search then runs over every token (tiny model, 16 samples, 2-core CPU: 119 s against 29 s).
     """
     return isinstance(profile, AWQProfile) and profile.pack_conversations
