@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from qtool import paths
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "qtool" / "assets" / "qwen2-vl-tiny"
 CALIB = REPO / "qtool" / "calibration" / "default_set"   # the shipped calibration set
@@ -78,7 +80,7 @@ def quantize_args(profile: str, folder: Path, samples: int) -> tuple:
         return "--profile", profile, "--samples", samples
     folder.mkdir(parents=True, exist_ok=True)
     toml = folder / "awq-int4.toml"
-    toml.write_text((CALIB.parents[1] / "profiles" / "awq-int4.toml").read_text() + "pack_conversations = true\n")
+    toml.write_text((paths.PROFILES / "awq-int4.toml").read_text() + "pack_conversations = true\n")
     return "--profile", toml, "--samples", PACKED_AWQ_SAMPLES
 
 

@@ -41,10 +41,6 @@ class PackStats:
     length: int
     fill_tokens: int   # text tokens repeated to fill the end of a sequence
 
-    def to_dict(self) -> dict:
-        return {"conversations": self.conversations, "sequences": self.sequences, "length": self.length,
-                "fill_tokens": self.fill_tokens}
-
 
 @dataclass
 class _Conversation:

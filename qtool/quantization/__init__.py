@@ -292,7 +292,7 @@ def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Pa
 def _fitted_to(profile, packed) -> dict:
     """What AWQ's scales were fitted to: GPTQModel 7.7 keeps only the last batch when lengths differ."""
     if packed:
-        return {"awq_fitted_to": "all conversations", "packed": packed.to_dict()}
+        return {"awq_fitted_to": "all conversations", "packed": asdict(packed)}
     return {"awq_fitted_to": "last conversation"} if isinstance(profile, profiles.AWQProfile) else {}
 
 
