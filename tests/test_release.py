@@ -7,7 +7,9 @@ import pytest
 import torch
 from conftest import assert_one_line_error, qtool_in_process, run_qtool
 
+import qtool.release as release_module
 from qtool import machine
+from qtool.bench import BenchSettings
 
 FAST = ("--eval-limit", "15", "--bench-gen", "4", "--bench-repeats", "1", "--samples", "16")
 PROFILES = "gptq-int4,gguf-q8_0,onnx-vision-int8"
@@ -89,15 +91,39 @@ def test_missing_file_is_named(release, tmp_path):
 
 
 def test_rerun_rebuilds_only_the_missing_variant(release, tmp_path):
+    """Only the rebuilt variant is measured again; bench is one run for all (its ratios compare them)."""
     dst = copy_of(release, tmp_path)
     shutil.rmtree(dst / "qwen2-vl-tiny-onnx-vision-int8")
+    before = json.loads((dst / "release.json").read_text())
     kept = {f: (dst / f).stat().st_mtime_ns for f in ("qwen2-vl-tiny-gptq-int4/model.safetensors",
-                                                      "qwen2-vl-tiny-gguf-q8_0/qwen2-vl-tiny-q8_0.gguf")}
+                                                      "qwen2-vl-tiny-gguf-q8_0/qwen2-vl-tiny-q8_0.gguf",
+                                                      "eval/eval.json")}
+    bench_before = (dst / "bench" / "bench.json").stat().st_mtime_ns
     proc = run_qtool("--json", "release", "qwen2-vl-tiny", "--profiles", PROFILES, "--out", dst, *FAST)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout)["rebuilt"] == ["qwen2-vl-tiny-onnx-vision-int8"]
+    after = json.loads(proc.stdout)
+    assert after["rebuilt"] == ["qwen2-vl-tiny-onnx-vision-int8"]
     assert {f: (dst / f).stat().st_mtime_ns for f in kept} == kept
+    assert (dst / "bench" / "bench.json").stat().st_mtime_ns != bench_before
+    agreement = {r["variant"]: r for r in json.loads((dst / "eval" / "agreement.json").read_text())}
+    assert sorted(agreement) == [VARIANTS[0], VARIANTS[2]] and agreement[VARIANTS[2]]["questions"] == 15
+    for v in VARIANTS[:2]:
+        assert after["variants"][v]["answers"] == before["variants"][v]["answers"]
+    assert "onnx-vision-int8" in proc.stderr and "answering the held-out questions with qwen2-vl-tiny-onnx" \
+        "-vision-int8" in proc.stderr and "evaluating all variants" not in proc.stderr
     assert run_qtool("verify", dst).returncode == 0
+
+
+def test_changed_settings_reuse_nothing(release):
+    """Measurements made with other settings (here fewer eval questions) are not this release's."""
+    out, manifest = release
+    same = release_module.ReleaseSettings(eval_limit=15, samples=16,
+                                          bench=BenchSettings(gen=(4,), repeats=1))
+    assert release_module._Previous.read(out, manifest["source_sha256"],
+                                         release_module._settings_record(same)).manifest == manifest
+    fewer = release_module.ReleaseSettings(eval_limit=10, samples=16, bench=same.bench)
+    assert release_module._Previous.read(out, manifest["source_sha256"],
+                                         release_module._settings_record(fewer)).manifest == {}
 
 
 def test_ask_with_relative_model_paths(release):

@@ -2,6 +2,9 @@
 
 A variant is rebuilt only when missing or when its inputs changed (source
 weights hash, profile, calibration set hash), and appears only when complete.
+What the last sealed release measured of an unchanged variant (eval rows,
+answer agreement, recorded answers) is kept; bench is one run for all
+variants (its ratios compare them), so any change re-measures it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from qtool.bench import report as bench_report
 from qtool.errors import QtoolError
 from qtool.eval import report as eval_report
 from qtool.eval.agreement import answer_agreement
-from qtool.fingerprint import versions
+from qtool.fingerprint import sha256_file, versions
 from qtool.models.checkpoint import checkpoint_of
 from qtool.outputs import check_writable
 from qtool.release import answers, card
@@ -58,6 +61,7 @@ def run(model: str | Path, profile_names: list[str], out: Path, settings: Releas
                          "use e.g. --profiles gptq-int4,gptq-int8,awq-int4,gguf-q4_k_m,onnx-vision-int8")
     out.mkdir(parents=True, exist_ok=True)
     (out / ".qtool-release").touch()
+    previous = _Previous.read(out, info.sha256, _settings_record(settings))
     (out / MANIFEST).unlink(missing_ok=True)  # the manifest is rewritten (sealed) only when everything is done
     calib = Path(settings.calib or paths.CALIB_DATA)
     built, timings, rebuilt = {}, {}, []
@@ -74,11 +78,14 @@ def run(model: str | Path, profile_names: list[str], out: Path, settings: Releas
             timings[name] = round(time.time() - t, 2)
             rebuilt.append(name)
         built[profile.name] = folder
+    kept = {folder.name for folder in built.values() if folder.name not in rebuilt and previous.vouches_for(folder)}
     eval_rows, agreement_rows, bench_rows, eval_machine, bench_machine = _measure(
-        info, chosen, built, out, settings, bool(rebuilt), say, progress)
-    say("recording held-out answers of the float model and every variant")
+        info, chosen, built, out, settings, previous, kept, say, progress)
+    say("recording held-out answers of the float model and every changed variant")
     ids, _, _ = answers.questions()
-    reference = answers.answer(info.path, profiles.load_profile("bf16"), info.path)
+    same_questions = previous.manifest.get("answer_check", {}).get("questions") == ids
+    reference = (previous.manifest["answer_check"]["float"] if same_questions
+                 else answers.answer(info.path, profiles.load_profile("bf16"), info.path))
     writer = BundleWriter(out)
     for profile in chosen:
         folder, kind = built[profile.name], registry.kind_of(profile)
@@ -89,38 +96,89 @@ def run(model: str | Path, profile_names: list[str], out: Path, settings: Releas
         (folder / "README.md").write_text(card.render(
             folder.name, kind, manifest, str(model), accuracy, [r for r in bench_rows if r["profile"] in keep],
             eval_machine, bench_machine, info.random_weights))
+        recorded = (previous.manifest["variants"][folder.name]["answers"] if same_questions and folder.name in kept
+                    else answers.answer(folder, profile, info.path))
         writer.add_variant(folder.name, {"profile": profile.name, "kind": kind.consumer,
-                                         "inputs": registry.recorded_inputs(folder),
-                                         "answers": answers.answer(folder, profile, info.path)})
+                                         "inputs": registry.recorded_inputs(folder), "answers": recorded})
     return writer.seal({"qtool_release": 1, "model": str(model), "source_path": str(info.path.absolute()),
-                        "source_sha256": info.sha256,
+                        "source_sha256": info.sha256, "settings": _settings_record(settings),
                         "answer_check": {"questions": ids, "float": reference},
                         "random_weights": info.random_weights, "versions": versions(),
                         "timings_s": timings, "rebuilt": rebuilt})
 
 
-def _measure(info, chosen, built, out, settings, changed, say, progress):
-    """Eval and bench tables for the cards; reused from the last run unless a variant changed.
+def _settings_record(settings: ReleaseSettings) -> dict:
+    """The settings that shape the measurements (calibration and samples shape the variants' own inputs)."""
+    record = {"eval_limit": settings.eval_limit, "bench": settings.bench.__dict__}
+    return json.loads(json.dumps(record, default=str))    # as the manifest stores it: tuples as lists
 
-    Variants whose consumer gives torch logits get ``qtool eval``'s accuracy and fidelity rows; the others
-    (GGUF, ONNX vision) the agreement of their held-out answers with the float model's.
+
+@dataclass(frozen=True)
+class _Previous:
+    """The last sealed release in the folder, when it measured the same source with the same settings.
+
+    An interrupted run leaves no manifest (it is removed before anything is rebuilt), so nothing of it is
+    reused; a results file is reused only while its bytes are the ones the manifest sealed."""
+    root: Path
+    manifest: dict
+
+    @classmethod
+    def read(cls, root: Path, source_sha256: str, settings: dict) -> "_Previous":
+        try:
+            manifest = json.loads((root / MANIFEST).read_text())
+        except (OSError, ValueError):
+            manifest = {}
+        if manifest.get("source_sha256") != source_sha256 or manifest.get("settings") != settings:
+            manifest = {}
+        return cls(root, manifest)
+
+    def vouches_for(self, folder: Path) -> bool:
+        variant = self.manifest.get("variants", {}).get(folder.name)
+        return bool(variant) and variant["inputs"] == registry.recorded_inputs(folder)
+
+    def sealed(self, rel: str) -> Path | None:
+        path, record = self.root / rel, self.manifest.get("files", {}).get(rel)
+        return path if record and path.is_file() and sha256_file(path) == record["sha256"] else None
+
+
+def _measure(info, chosen, built, out, settings, previous: _Previous, kept: set[str], say, progress):
+    """Eval and bench tables for the cards.
+
+    Variants whose consumer gives torch logits get ``qtool eval``'s accuracy and fidelity rows (one run, all of
+    them against bf16); the others (GGUF, ONNX vision) the agreement of their held-out answers with the float
+    model's, one row each.
     """
     names = ["bf16"] + [p.name for p in chosen]
-    forced = ["bf16"] + [p.name for p in chosen if registry.kind_of(p).teacher_forced]
+    forced = [p for p in chosen if registry.kind_of(p).teacher_forced]
     exported = {built[p.name].name: (p, built[p.name]) for p in chosen if not registry.kind_of(p).teacher_forced}
     eval_file, bench_file = out / "eval" / "eval.json", out / "bench" / "bench.json"
     agree_file = out / "eval" / "agreement.json"
-    if changed or not eval_file.exists() or not bench_file.exists() or (exported and not agree_file.exists()):
-        if not info.random_weights:
+    if not info.random_weights:
+        old_eval = previous.sealed("eval/eval.json")
+        precisions = ["bf16"] + [p.name for p in forced]
+        if (old_eval is None or any(built[p.name].name not in kept for p in forced)
+                or [r["profile"] for r in json.loads(old_eval.read_text())["rows"]] != precisions):
             say("evaluating all variants against bf16")
-            eval_rep = qeval.run(info, forced, limit=settings.eval_limit, calib=settings.calib,
+            eval_rep = qeval.run(info, precisions, limit=settings.eval_limit, calib=settings.calib,
                                  samples=settings.samples, status=say, progress=progress, artifacts=built)
             eval_report.write(eval_rep, out / "eval", force=True)
-            if exported:
-                say("answering the held-out questions with the exported variants")
-                agreement = answer_agreement(info, exported, settings.eval_limit)
-                agree_file.write_text(json.dumps(agreement, indent=2) + "\n")
-                agree_file.with_suffix(".md").write_text(markdown_table(agreement) + "\n")
+        old_agree = previous.sealed("eval/agreement.json")
+        reused = {r["variant"]: r for r in (json.loads(old_agree.read_text()) if old_agree else [])
+                  if r["variant"] in kept and r["variant"] in exported}
+        todo = {name: v for name, v in exported.items() if name not in reused}
+        if todo:
+            say(f"answering the held-out questions with {', '.join(todo)}")
+        fresh = {r["variant"]: r for r in answer_agreement(info, todo, settings.eval_limit)}
+        agreement = [reused.get(name) or fresh[name] for name in exported]
+        if agreement:
+            agree_file.write_text(json.dumps(agreement, indent=2) + "\n")
+            agree_file.with_suffix(".md").write_text(markdown_table(agreement) + "\n")
+        else:   # no exported variant any more: no stale rows in the bundle
+            agree_file.unlink(missing_ok=True)
+            agree_file.with_suffix(".md").unlink(missing_ok=True)
+    old_bench = previous.sealed("bench/bench.json")
+    if (old_bench is None or any(f.name not in kept for f in built.values())
+            or [r["profile"] for r in json.loads(old_bench.read_text())["records"]] != names):
         say("benchmarking all variants")
         bench_rep = bench.run(info, names, settings.bench, status=say, progress=progress, artifacts=built)
         bench_report.write(bench_rep, out / "bench", force=True)
