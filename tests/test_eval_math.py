@@ -43,7 +43,17 @@ def test_nll_and_perplexity():
 
 def test_summary_and_standard_error():
     values = torch.arange(101, dtype=torch.float64)
-    s = fidelity.summarize(values)
+    s = fidelity.summarize([values[:50], values[50:]])
     assert s["mean"] == pytest.approx(50.0) and s["p99"] == pytest.approx(99.0)
     assert fidelity.standard_error(0.9, 100) == pytest.approx(0.03)
-    assert fidelity.summarize(torch.tensor([]))["mean"] is None
+    assert fidelity.summarize([])["mean"] is None
+
+
+def test_kl_standard_error_counts_questions_not_positions():
+    """Two questions of 1000 positions each: the spread between the questions sets the error, not 2000 draws."""
+    flat = [torch.full((1000,), 1.0), torch.full((1000,), 3.0)]
+    s = fidelity.summarize(flat)
+    assert s["mean"] == pytest.approx(2.0)
+    # per-question sums 1000 and 3000 around 2.0 * 1000: sqrt((1000^2 + 1000^2) * 2 / 1) / 2000 = 1.0
+    assert s["se"] == pytest.approx(1.0)
+    assert fidelity.summarize([torch.full((4,), 2.0)] * 3)["se"] == 0.0

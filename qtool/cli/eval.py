@@ -40,6 +40,6 @@ def command(model, profile_names, dataset, captions, limit, calib, samples, out,
                            captions=captions, limit=limit, calib=calib, samples=samples,
                            status=lambda m: status.print(m), progress=progress)
     eval_report.write(report, out, force)
-    keep = ("precision", "accuracy %", "recovery %", "KL answer (mean / p99)", "top-1 answer %")
+    keep = ("precision", "accuracy %", "recovery %", "KL answer (mean ± se / p99)", "top-1 answer %")
     emit(report.to_dict(), title=f"eval {model}: full table in {out}/table.md",
          rows=[{k: r[k] for k in keep} for r in eval_report.rows(report)])

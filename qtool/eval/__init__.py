@@ -114,6 +114,6 @@ def _fidelity(ref_model, test, processor, images, prompts, targets) -> dict:
             top1_answer.append(fidelity.top1_agreement(r.answer_logp, t.answer_logp))
             top1_all.append(fidelity.top1_agreement(r.text_logp, t.text_logp))
             nll.append(t.answer_nll)
-    return {"kl_answer": fidelity.summarize(torch.cat(kl_answer)), "kl_all_text": fidelity.summarize(torch.cat(kl_all)),
+    return {"kl_answer": fidelity.summarize(kl_answer), "kl_all_text": fidelity.summarize(kl_all),
             "top1_answer": float(torch.cat(top1_answer).mean()), "top1_all_text": float(torch.cat(top1_all).mean()),
             "answer_nll": float(torch.cat(nll).mean())}

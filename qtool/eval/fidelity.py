@@ -31,12 +31,18 @@ def perplexity(nll: torch.Tensor) -> float:
     return math.exp(float(nll.mean())) if nll.numel() else float("nan")
 
 
-def summarize(values: torch.Tensor) -> dict:
-    """Mean and 99th percentile of per-position values."""
-    if values.numel() == 0:
-        return {"mean": None, "p99": None}
-    v = values.double()
-    return {"mean": float(v.mean()), "p99": float(torch.quantile(v, 0.99))}
+def summarize(per_item: list[torch.Tensor]) -> dict:
+    """Mean and 99th percentile of per-position values, and the mean's standard error with the questions as the
+    sampled unit (positions of one question are not independent draws): the ratio estimator's cluster SE."""
+    v = torch.cat(per_item).double() if per_item else torch.zeros(0, dtype=torch.float64)
+    if v.numel() == 0:
+        return {"mean": None, "se": None, "p99": None}
+    mean = float(v.mean())
+    sums = torch.tensor([float(t.double().sum()) for t in per_item], dtype=torch.float64)
+    counts = torch.tensor([t.numel() for t in per_item], dtype=torch.float64)
+    n = len(per_item)
+    se = (float(((sums - mean * counts) ** 2).sum() * n / (n - 1)) ** 0.5 / float(counts.sum())) if n > 1 else None
+    return {"mean": mean, "se": se, "p99": float(torch.quantile(v, 0.99))}
 
 
 def standard_error(p: float, n: int) -> float:

@@ -13,6 +13,11 @@ def _pct(x) -> str:
     return "" if x is None else f"{100 * x:.1f}"
 
 
+def _kl(summary: dict) -> str:
+    se = summary.get("se")     # records written before the standard error was added have none
+    return f"{summary['mean']:.2e}" + ("" if se is None else f" ± {se:.1e}")
+
+
 def rows(report: EvalReport) -> list[dict]:
     out = []
     for r in report.rows:
@@ -23,12 +28,12 @@ def rows(report: EvalReport) -> list[dict]:
         row.update({f"{k} %": _pct(v["accuracy"]) for k, v in acc.items() if k != "overall"})
         row["recovery %"] = _pct(r["recovery"])
         if r.get("kl_answer") is None:   # a consumer without torch logits (llama.cpp, ONNX vision): answers only
-            row.update(dict.fromkeys(("KL answer (mean / p99)", "KL all text (mean)", "top-1 answer %", "top-1 all %",
+            row.update(dict.fromkeys(("KL answer (mean ± se / p99)", "KL all text (mean ± se)", "top-1 answer %", "top-1 all %",
                                       "answer NLL", "caption ppl"), "-"))
         else:
             row.update({
-                "KL answer (mean / p99)": f"{r['kl_answer']['mean']:.2e} / {r['kl_answer']['p99']:.2e}",
-                "KL all text (mean)": f"{r['kl_all_text']['mean']:.2e}",
+                "KL answer (mean ± se / p99)": f"{_kl(r['kl_answer'])} / {r['kl_answer']['p99']:.2e}",
+                "KL all text (mean ± se)": _kl(r["kl_all_text"]),
                 "top-1 answer %": _pct(r["top1_answer"]), "top-1 all %": _pct(r["top1_all_text"]),
                 "answer NLL": f"{r['answer_nll']:.4f}",
                 "caption ppl": "" if r["caption_perplexity"] is None else f"{r['caption_perplexity']:.3f}",
@@ -49,7 +54,8 @@ def markdown(report: EvalReport) -> str:
         f"- accuracy: exact match (case-insensitive) of greedy answers, ± one binomial standard error; "
         f"recovery = accuracy / {ref} accuracy.",
         f"- KL(float || quantized), top-1 agreement: teacher-forced on the gold answers, every precision against "
-        f"{ref}; 'answer' = answer tokens, 'all text' = every position whose next token is text.",
+        f"{ref}; 'answer' = answer tokens, 'all text' = every position whose next token is text; ± one standard "
+        f"error of the mean with the questions as the sampled unit.",
         "- caption ppl: perplexity of held-out image captions (disjoint from the calibration set).",
         "- '-': the profile's consumer (llama.cpp, ONNX Runtime vision) gives answers, not teacher-forced logits.",
         "",
