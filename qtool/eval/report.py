@@ -28,8 +28,8 @@ def rows(report: EvalReport) -> list[dict]:
         row.update({f"{k} %": _pct(v["accuracy"]) for k, v in acc.items() if k != "overall"})
         row["recovery %"] = _pct(r["recovery"])
         if r.get("kl_answer") is None:   # a consumer without torch logits (llama.cpp, ONNX vision): answers only
-            row.update(dict.fromkeys(("KL answer (mean ± se / p99)", "KL all text (mean ± se)", "top-1 answer %", "top-1 all %",
-                                      "answer NLL", "caption ppl"), "-"))
+            row.update(dict.fromkeys(("KL answer (mean ± se / p99)", "KL all text (mean ± se)", "top-1 answer %",
+                                      "top-1 all %", "answer NLL", "caption ppl"), "-"))
         else:
             row.update({
                 "KL answer (mean ± se / p99)": f"{_kl(r['kl_answer'])} / {r['kl_answer']['p99']:.2e}",
