@@ -9,7 +9,8 @@ Only torch profiles: plan does not model llama.cpp or ONNX Runtime.
         benchmarks/results/qwen2-vl-tiny-cpu=qwen2-vl-tiny benchmarks/results/qwen2-vl-2b-random-cpu=qwen2-vl-2b
 
 Each argument is RESULTS_DIR=MODEL, MODEL a checkpoint, bundled name or real shape name (a random
-checkpoint has its shape's config). Results: benchmarks/results/plan-vs-measured.{json,md}.
+checkpoint has its shape's config). Results: benchmarks/results/plan-vs-measured.{json,md}, or
+plan-vs-measured-NAME.{json,md} with --name NAME first.
 """
 
 from __future__ import annotations
@@ -51,15 +52,18 @@ def compare(results: Path, model: str) -> list[dict]:
 def main() -> None:
     from qtool import machine
 
+    args, suffix = sys.argv[1:], ""
+    if args[:1] == ["--name"]:
+        suffix, args = f"-{args[1]}", args[2:]
     rows = []
-    for arg in sys.argv[1:]:
+    for arg in args:
         folder, model = arg.split("=", 1)
         rows += compare(Path(folder), model)
     worst = max(abs(r["error"]) for r in rows)
     record = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tolerance": TOLERANCE,
               "worst_abs_error": worst, "within_tolerance": worst <= TOLERANCE, "machine": machine.info(), "rows": rows}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "plan-vs-measured.json").write_text(json.dumps(record, indent=2) + "\n")
+    (RESULTS / f"plan-vs-measured{suffix}.json").write_text(json.dumps(record, indent=2) + "\n")
     lines = ["# `qtool plan` vs measured peak memory (CPU, peak RSS of each profile's bench process)", "",
              f"{record['date']}. Tolerance {TOLERANCE:.0%}; worst |error| {worst:.1%}. Predictions made on "
              f"{machine.label(record['machine'])}; the runtime term is the peak RSS, less its weights, of a fresh process "
@@ -70,7 +74,7 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['results']} | {r['profile']} | {r['gen']} | {r['predicted_mib']} | {r['measured_mib']} | "
               f"{r['error']:+.1%} | {r['weights_mib']} | {r['runtime_mib']} | {r['load_transient_mib']} |" for r in rows]
-    (RESULTS / "plan-vs-measured.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"plan-vs-measured{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
