@@ -48,11 +48,11 @@ def profile_decode(spec: dict) -> dict:
     class StartAfterPrefill(LogitsProcessor):
         """Called once per generated token: the first call comes right after the prefill."""
 
-        def __init__(self, profiling: bool, timing: bool = False):
-            self.profiling, self.timing, self.started = profiling, timing, None
+        def __init__(self, profiling: bool = False):
+            self.profiling, self.started = profiling, None
 
         def __call__(self, input_ids, scores):
-            if self.started is None and (self.profiling or self.timing):
+            if self.started is None:
                 if self.profiling:
                     profiler.start()
                 self.started = time.perf_counter()
@@ -70,11 +70,11 @@ def profile_decode(spec: dict) -> dict:
     for mode in spec["modes"]:
         kwargs = _mode_kwargs(mode)
         t = time.perf_counter()
-        generate(8, StartAfterPrefill(profiling=False), **kwargs)   # warm-up (and compilation)
+        generate(8, StartAfterPrefill(), **kwargs)   # warm-up (and compilation)
         warmup_s = time.perf_counter() - t
         timed = []
         for _ in range(3):
-            clock = StartAfterPrefill(profiling=False, timing=True)
+            clock = StartAfterPrefill()
             tokens = generate(spec["gen"], clock, **kwargs)
             timed.append(1000 * (time.perf_counter() - clock.started) / steps)
         reference = tokens if reference is None else reference

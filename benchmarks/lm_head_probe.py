@@ -58,12 +58,10 @@ def lm_head_quantized():
         gptqmodel.GPTQModel.load = load
 
 
-def gptqmodel_answers(folder: Path, images, questions) -> tuple[str, list[str]]:
+def gptqmodel_answers(folder: Path, processor, images, questions) -> tuple[str, list[str]]:
     from gptqmodel import GPTQModel
 
-    wrapper = GPTQModel.load(str(folder), device="cpu")
-    model = wrapper.model.eval()
-    _, processor = load_model(paths.ASSETS / "qwen2-vl-tiny")
+    model = GPTQModel.load(str(folder), device="cpu").model.eval()
     return type(model.lm_head).__name__, answer(model, processor, images, questions)
 
 
@@ -87,7 +85,7 @@ def main() -> None:
     reference = answer(float_model, processor, images, questions)
     stock, _ = load_model(work)
     stock_answers = answer(stock, processor, images, questions)
-    own_head, own_answers = gptqmodel_answers(work, images, questions)
+    own_head, own_answers = gptqmodel_answers(work, processor, images, questions)
 
     def row(loader: str, head: str, got: list[str]) -> dict:
         return {"loader": loader, "lm_head module": head, "questions": len(items),

@@ -61,7 +61,8 @@ def run(model: str | Path, profile_names: list[str], out: Path, settings: Releas
                          "use e.g. --profiles gptq-int4,gptq-int8,awq-int4,gguf-q4_k_m,onnx-vision-int8")
     out.mkdir(parents=True, exist_ok=True)
     (out / ".qtool-release").touch()
-    previous = _Previous.read(out, info.sha256, _settings_record(settings))
+    measured_with = _settings_record(settings)
+    previous = _Previous.read(out, info.sha256, measured_with)
     (out / MANIFEST).unlink(missing_ok=True)  # the manifest is rewritten (sealed) only when everything is done
     calib = Path(settings.calib or paths.CALIB_DATA)
     built, timings, rebuilt = {}, {}, []
@@ -101,7 +102,7 @@ def run(model: str | Path, profile_names: list[str], out: Path, settings: Releas
         writer.add_variant(folder.name, {"profile": profile.name, "kind": kind.consumer,
                                          "inputs": registry.recorded_inputs(folder), "answers": recorded})
     return writer.seal({"qtool_release": 1, "model": str(model), "source_path": str(info.path.absolute()),
-                        "source_sha256": info.sha256, "settings": _settings_record(settings),
+                        "source_sha256": info.sha256, "settings": measured_with,
                         "answer_check": {"questions": ids, "float": reference},
                         "random_weights": info.random_weights, "versions": versions(),
                         "timings_s": timings, "rebuilt": rebuilt})
