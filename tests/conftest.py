@@ -69,7 +69,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
 
 
 PACKED_AWQ_SAMPLES = 4   # packed AWQ searches every token: few conversations keep it short
-GPTQ_SAMPLES = 32
+GPTQ_SAMPLES = 24
 
 
 def quantize_args(profile: str, folder: Path, samples: int) -> tuple:

@@ -1,6 +1,7 @@
 """The bad-input catalogue: each case gives one line naming the problem and the fix, exit 2,
 no traceback, and nothing left behind. (Calibration-set cases live in test_calibration.py;
-profile cases in test_profiles.py; release cases in test_release.py.)"""
+profile cases in test_profiles.py; release cases in test_release.py.) Refusals run the CLI in this process; the
+cases that need a real filesystem failure during the write run it as a subprocess."""
 
 import json
 import os
@@ -8,7 +9,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import TINY, assert_one_line_error, run_qtool
+from conftest import TINY, assert_one_line_error, qtool_in_process, run_qtool
 
 
 def model_copy(tmp_path):
@@ -18,7 +19,7 @@ def model_copy(tmp_path):
 
 
 def quantize(model, tmp_path, *extra, profile="rtn-int4"):
-    return run_qtool("quantize", model, "--profile", profile, "--out", tmp_path / "out", *extra)
+    return qtool_in_process("quantize", model, "--profile", profile, "--out", tmp_path / "out", *extra)
 
 
 def assert_nothing_left(tmp_path):
@@ -135,7 +136,7 @@ def test_output_exists(tmp_path):
 def test_output_not_writable(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir(mode=0o500)
-    proc = run_qtool("quantize", "qwen2-vl-tiny", "--profile", "rtn-int4", "--out", ro / "out")
+    proc = qtool_in_process("quantize", "qwen2-vl-tiny", "--profile", "rtn-int4", "--out", ro / "out")
     assert_one_line_error(proc, "cannot write")
 
 
@@ -146,7 +147,7 @@ def test_output_not_writable_read_only_mount(tmp_path):
     if subprocess.run(["mount", "--bind", "-o", "ro", str(ro), str(ro)], capture_output=True).returncode:
         pytest.skip("cannot bind-mount here")
     try:
-        proc = run_qtool("quantize", "qwen2-vl-tiny", "--profile", "rtn-int4", "--out", ro / "out")
+        proc = qtool_in_process("quantize", "qwen2-vl-tiny", "--profile", "rtn-int4", "--out", ro / "out")
         assert_one_line_error(proc, "cannot write")
     finally:
         subprocess.run(["umount", str(ro)])
@@ -166,13 +167,13 @@ def test_disk_full(tmp_path):
 
 
 def test_unknown_command_option_is_one_line(tmp_path):
-    proc = run_qtool("quantize", "qwen2-vl-tiny", "--profile", "rtn-int4", "--frobnicate")
+    proc = qtool_in_process("quantize", "qwen2-vl-tiny", "--profile", "rtn-int4", "--frobnicate")
     assert_one_line_error(proc, "--frobnicate")
 
 
 def test_verify_of_a_non_release(tmp_path):
-    assert_one_line_error(run_qtool("verify", tmp_path), "release.json")
+    assert_one_line_error(qtool_in_process("verify", tmp_path), "release.json")
 
 
 def test_verify_of_a_missing_folder(tmp_path):
-    assert_one_line_error(run_qtool("verify", tmp_path / "nope"), "does not exist")
+    assert_one_line_error(qtool_in_process("verify", tmp_path / "nope"), "does not exist")

@@ -6,13 +6,15 @@ import pytest
 from conftest import assert_one_line_error, qtool_in_process, run_qtool
 from PIL import Image
 
+from qtool.eval import fidelity
 from recipes.tiny_model import tasks
 
 
 @pytest.fixture(scope="module")
 def eval_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "res"
-    proc = run_qtool("--json", "eval", "qwen2-vl-tiny", "--profiles", "bf16,rtn-int4", "--limit", "40", "--out", out)
+    proc = run_qtool("--json", "eval", "qwen2-vl-tiny", "--profiles", "bf16,rtn-int4,fp32,onnx-vision-fp32",
+                     "--limit", "40", "--out", out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, json.loads(proc.stdout)
 
@@ -38,6 +40,19 @@ def test_quantized_row_is_measured(eval_run):
     assert "| rtn-int4 |" in table and "KL answer" in table
     assert (out / "chart.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "eval.json").read_text()) == report
+
+
+def test_precisions_are_compared_question_by_question(eval_run):
+    """fp32 differs from bf16 by rounding only, int4 by quantization: question by question, fp32 is closer."""
+    out, report = eval_run
+    rtn, fp32 = report["rows"][1:3]
+    assert fp32["profile"] == "fp32" and len(rtn["kl_answer"]["per_question"]) == 40
+    assert rtn["kl_all_text"]["positions"] == fp32["kl_all_text"]["positions"]
+    d = fidelity.paired_difference(rtn["kl_all_text"], fp32["kl_all_text"])
+    assert d["diff"] == pytest.approx(rtn["kl_all_text"]["mean"] - fp32["kl_all_text"]["mean"])
+    assert d["diff"] > 2 * d["se"] > 0
+    table = (out / "table.md").read_text()
+    assert "| rtn-int4 − fp32 |" in table
 
 
 def _dataset(tmp_path, lines):
@@ -73,13 +88,11 @@ def test_duplicate_ids_rejected(tmp_path):
     assert_one_line_error(proc, "duplicate id")
 
 
-def test_an_exported_profile_is_evaluated_through_its_own_consumer(tmp_path):
+def test_an_exported_profile_is_evaluated_through_its_own_consumer(eval_run):
     """ONNX Runtime answers for the vision tower: accuracy and agreement with bf16's answers, no logits."""
-    proc = run_qtool("--json", "eval", "qwen2-vl-tiny", "--profiles", "bf16,onnx-vision-fp32", "--limit", "20",
-                     "--out", tmp_path / "res")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    ref, onnx = json.loads(proc.stdout)["rows"]
+    out, report = eval_run
+    ref, onnx = report["rows"][0], report["rows"][3]
     assert (ref["consumer"], onnx["consumer"]) == ("transformers", "onnxruntime")
-    assert onnx["accuracy"]["overall"]["n"] == 20 and onnx["same_answers"] >= 0.9
+    assert onnx["accuracy"]["overall"]["n"] == 40 and onnx["same_answers"] >= 0.9
     assert onnx["kl_answer"] is None and ref["kl_answer"]["mean"] == 0
-    assert "| onnx-vision-fp32 |" in (tmp_path / "res" / "table.md").read_text()
+    assert "| onnx-vision-fp32 |" in (out / "table.md").read_text()

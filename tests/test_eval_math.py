@@ -57,3 +57,23 @@ def test_kl_standard_error_counts_questions_not_positions():
     # per-question sums 1000 and 3000 around 2.0 * 1000: sqrt((1000^2 + 1000^2) * 2 / 1) / 2000 = 1.0
     assert s["se"] == pytest.approx(1.0)
     assert fidelity.summarize([torch.full((4,), 2.0)] * 3)["se"] == 0.0
+
+
+def test_paired_difference_removes_what_both_precisions_share():
+    """Per-question KL that swings between questions but differs by a constant 0.1 per position: each mean has a
+    large error, their paired difference none."""
+    hard_and_easy = [torch.full((10,), v, dtype=torch.float64) for v in (1.0, 5.0, 2.0, 9.0)]
+    a = fidelity.summarize(hard_and_easy)
+    b = fidelity.summarize([t + 0.1 for t in hard_and_easy])
+    d = fidelity.paired_difference(a, b)
+    assert d["diff"] == pytest.approx(-0.1) and d["se"] == pytest.approx(0.0, abs=1e-12)
+    assert a["se"] > 1.0
+    # differences that vary: d_i = -1, +1 per position on two questions of 2 positions -> mean 0,
+    # se = sqrt(((-2)^2 + 2^2) * 2 / 1) / 4 = 1.0
+    c = fidelity.summarize([torch.zeros(2), torch.zeros(2)])
+    e = fidelity.summarize([torch.ones(2), -torch.ones(2)])
+    d = fidelity.paired_difference(c, e)
+    assert d["diff"] == pytest.approx(0.0) and d["se"] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        fidelity.paired_difference(a, fidelity.summarize(hard_and_easy[:3]))
+    assert fidelity.paired_difference({"mean": 1.0, "se": 0.1, "p99": 2.0}, a) is None

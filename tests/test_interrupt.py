@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_one_line_error, run_qtool
+from conftest import GPTQ_SAMPLES, REPO, assert_one_line_error, qtool_in_process, run_qtool
 from safetensors import safe_open
 
 from qtool.quantization import checkpoint_manifest, checkpointed_layers
 
-ARGS = ["quantize", "qwen2-vl-tiny", "--profile", "gptq-int4", "--samples", "24"]
+ARGS = ["quantize", "qwen2-vl-tiny", "--profile", "gptq-int4", "--samples", str(GPTQ_SAMPLES)]
 
 
 def start(out: Path, env: dict, *extra) -> subprocess.Popen:
@@ -46,11 +46,9 @@ def tensors(folder: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ref") / "out"
-    proc = run_qtool(*ARGS, "--out", out, env={"QTOOL_CACHE": str(out.parent / "cache")})
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return out
+def reference(artifacts):
+    """The session's uninterrupted run with the same arguments (conftest's ``artifacts``)."""
+    return artifacts["gptq-int4"][0]
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, reference):
@@ -62,7 +60,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, reference):
     proc.wait()
     assert not out.exists()  # the partial folder is hidden and never renamed onto --out
     # a plain re-run refuses to throw the finished layers away
-    assert_one_line_error(run_qtool(*ARGS, "--out", out, env=env), "--resume")
+    assert_one_line_error(qtool_in_process(*ARGS, "--out", out, env=env), "--resume")
     assert not out.exists()
     layers_in_checkpoint = packed_layers(next((cache / "quantize-checkpoints").glob("*")))
     done = run_qtool("--json", *ARGS, "--out", out, "--resume", env=env)
@@ -85,7 +83,7 @@ def test_sigint_stops_cleanly_with_130(tmp_path):
     assert not out.exists()
 
 
-def test_previous_output_untouched_by_a_killed_forced_run(tmp_path, reference):
+def test_previous_output_untouched_by_a_killed_forced_run(tmp_path):
     cache, out = tmp_path / "cache", tmp_path / "out"
     out.mkdir()
     (out / "previous.txt").write_text("previous artifact")

@@ -14,19 +14,18 @@ from qtool.release import card
 
 TEST_SET = REPO / "qtool" / "assets" / "qwen2-vl-tiny-test" / "questions.jsonl"
 AGREEMENT = {"gptq-int8": 0.99, "gptq-int4": 0.95, "awq-int4": 0.95}
-N_QUESTIONS = 60
+N_QUESTIONS = 40
 
 
-def stock_answers(model_dir: Path) -> dict:
-    proc = subprocess.run([sys.executable, str(REPO / "tests" / "stock" / "answer.py"), str(model_dir),
-                           str(TEST_SET), str(N_QUESTIONS)], capture_output=True, text=True, timeout=900)
+@pytest.fixture(scope="module")
+def stock_answers(artifacts) -> dict:
+    """The float model's and every artifact's answers from stock transformers, in one fresh process."""
+    folders = {"bf16": TINY, **{p: artifacts[p][0] for p in PROFILES}}
+    proc = subprocess.run([sys.executable, str(REPO / "tests" / "stock" / "answer.py"), str(TEST_SET),
+                           str(N_QUESTIONS), *map(str, folders.values())], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture(scope="session")
-def float_answers():
-    return stock_answers(TINY)["answers"]
+    by_folder = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {name: by_folder[str(folder)] for name, folder in folders.items()}
 
 
 def canonical(name: str) -> str:
@@ -106,10 +105,10 @@ def test_vision_tower_bit_identical_and_decoder_packed(artifacts, profile):
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_stock_transformers_loads_and_answers_like_float(artifacts, float_answers, profile):
-    path, _ = artifacts[profile]
-    got = stock_answers(path)
-    assert got["linear"] != "Linear"  # a quantized kernel, not a dequantized float layer
+def test_stock_transformers_loads_and_answers_like_float(stock_answers, profile):
+    got, float_answers = stock_answers[profile], stock_answers["bf16"]["answers"]
+    assert got["linear"] != "Linear" and stock_answers["bf16"]["linear"] == "Linear"  # a quantized kernel
+    assert len(float_answers) == N_QUESTIONS
     agreement = sum(a == b for a, b in zip(got["answers"], float_answers)) / len(float_answers)
     assert agreement >= AGREEMENT.get(profile, 0.5), agreement
 
@@ -176,11 +175,11 @@ def test_int8_runs_the_chosen_cpu_kernel_and_agrees_with_the_exact_one(artifacts
     monkeypatch.chdir(tmp_path)   # GPTQModel writes ./logs while loading
     exact = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.bfloat16).eval()
     assert (kernels.kernel_name(fast), kernels.kernel_name(exact)) == ("TorchInt8Linear", "TorchLinear")
-    items = load_vqa(TEST_SET, 40)
+    items = load_vqa(TEST_SET, 24)
     images, questions = [load_image(it.image) for it in items], [it.question for it in items]
     same = sum(a == b for a, b in zip(infer.answer(fast, processor, images, questions),
                                       infer.answer(exact, processor, images, questions)))
-    assert same >= 38, same
+    assert same >= 22, same
     enc = processor(text=[processor.apply_chat_template([infer.user_turn(images[0], questions[0])], tokenize=False,
                                                         add_generation_prompt=True)],
                     images=images[:1], return_tensors="pt")

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, run_qtool
+from conftest import assert_one_line_error, qtool_in_process, run_qtool
 from PIL import Image
 from safetensors import safe_open
 
@@ -339,8 +339,17 @@ def test_release_verify_and_eval(q3, tmp_path):
     gptq = next(r for name, r in rows.items() if name.endswith("gptq-int4"))
     assert gptq["load"].startswith("Qwen3VLForConditionalGeneration") and gptq["answers as released"] == "20/20"
     assert next(r for name, r in rows.items() if name.endswith("onnx-vision-fp32"))["load"].startswith("onnxruntime")
-    proc = run_qtool("eval", q3, "--dataset", TEST_SET, "--profiles", "bf16,gptq-int4", "--limit", "8",
-                     "--samples", "8", "--out", tmp_path / "eval")
+    released = next(out.glob("*-gptq-int4"))     # evaluated as released, not quantized again
+    proc = run_qtool("eval", q3, "--dataset", TEST_SET, "--profiles", f"bf16,{released}", "--limit", "8",
+                     "--out", tmp_path / "eval")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = {r["profile"]: r for r in json.loads((tmp_path / "eval" / "eval.json").read_text())["rows"]}
     assert 0 < rows["gptq-int4"]["kl_answer"]["mean"] < 0.05 and rows["gptq-int4"]["kernel"] != "Linear"
+    assert rows["gptq-int4"]["artifact"] == str(released)
+
+
+def test_an_artifact_of_other_weights_is_refused(q3_artifacts, tmp_path):
+    proc = qtool_in_process("eval", "qwen2-vl-tiny", "--profiles", f"bf16,{q3_artifacts['rtn-int4']}",
+                            "--out", tmp_path / "eval")
+    assert_one_line_error(proc, "built from other weights", "pass the model it was built from")
+    assert not (tmp_path / "eval").exists()

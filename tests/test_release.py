@@ -111,7 +111,6 @@ def test_rerun_rebuilds_only_the_missing_variant(release, tmp_path):
         assert after["variants"][v]["answers"] == before["variants"][v]["answers"]
     assert "onnx-vision-int8" in proc.stderr and "answering the held-out questions with qwen2-vl-tiny-onnx" \
         "-vision-int8" in proc.stderr and "evaluating all variants" not in proc.stderr
-    assert run_qtool("verify", dst).returncode == 0
 
 
 def test_changed_settings_reuse_nothing(release):

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import assert_one_line_error, qtool_in_process, run_qtool
+from conftest import assert_one_line_error, qtool_in_process
 
 from qtool import infer, machine
 from qtool.calibration.images import load_image
@@ -32,20 +32,21 @@ def folders(artifacts):
     return {"bf16": ASSETS / "qwen2-vl-tiny", **{p: artifacts[p][0] for p in ("gptq-int4", "awq-int4")}}
 
 
+# AVX-512: both int4 variants at TP 1 and 2. Elsewhere: the float model, and the refusals with their fixes.
+CASES = ([("gptq-int4", 1), ("awq-int4", 1), ("gptq-int4", 2), ("awq-int4", 2)] if AVX512 else
+         [("bf16", 1), ("gptq-int4", 1), ("awq-int4", 1), ("bf16", 2)])
+SERVED = ("gptq-int4", "awq-int4") if AVX512 else ("bf16",)
+
+
 @pytest.fixture(scope="module")
 def offline(folders, heldout):
     """Each served model's greedy answers from stock transformers in this process: what vLLM must reproduce."""
     _, images, questions = heldout
     out = {}
-    for profile in ("bf16", "gptq-int4", "awq-int4"):
+    for profile in SERVED:
         model, processor = infer.load_model(folders[profile])
         out[profile] = infer.answer(model, processor, images, questions)
     return out
-
-
-# AVX-512: both int4 variants at TP 1 and 2. Elsewhere: the float model, and the refusals with their fixes.
-CASES = ([("gptq-int4", 1), ("awq-int4", 1), ("gptq-int4", 2), ("awq-int4", 2)] if AVX512 else
-         [("bf16", 1), ("gptq-int4", 1), ("awq-int4", 1), ("bf16", 2)])
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +57,16 @@ def loaded_server(folders):
 
 
 @pytest.mark.parametrize("profile, tp", CASES)
-def test_vllm_serves_the_artifact_and_answers_like_transformers(request, folders, heldout, offline, profile, tp):
+def test_vllm_serves_the_artifact_and_answers_like_transformers(request, folders, heldout, profile, tp):
     vllm_python()   # fails with the fix (make serve-env) if the environment is missing
     if profile != "bf16" and not AVX512:
-        assert_one_line_error(run_qtool("serve", folders[profile]), "4-bit", "AVX-512", "qtool serve MODEL")
+        assert_one_line_error(qtool_in_process("serve", folders[profile]), "4-bit", "AVX-512", "qtool serve MODEL")
         return
     if tp > 1 and not AVX512:
-        assert_one_line_error(run_qtool("serve", folders[profile], "--tp", tp), "tensor parallelism", "--tp 1")
+        assert_one_line_error(qtool_in_process("serve", folders[profile], "--tp", tp), "tensor parallelism", "--tp 1")
         return
     items, images, questions = heldout
+    offline = request.getfixturevalue("offline")
     if (profile, tp) == (LOADED, 1):
         answers = VLLMModel(request.getfixturevalue("loaded_server")).answer(images, questions)
     else:

@@ -7,6 +7,7 @@ so every ``qtool`` import must come from the wheel. Commands run from a folder o
 """
 
 import json
+import os
 import site
 import subprocess
 import sys
@@ -36,10 +37,17 @@ def installed(tmp_path_factory):
     return env, work, own
 
 
+# GPTQModel compiles its CPU packing extension once per home folder (~40 s): the fresh HOME below gets the one
+# this machine already built, a dependency cache like the site-packages it borrows.
+EXTENSIONS = os.environ.get("GPTQMODEL_TORCH_EXTENSIONS_DIR",
+                            str(Path.home() / ".cache" / "gptqmodel" / "torch_extensions"))
+
+
 def _qtool(env: Path, work: Path, *args):
     return subprocess.run([str(env / "bin" / "qtool"), *map(str, args)], capture_output=True, text=True, cwd=work,
                           env={"PATH": f"{env / 'bin'}:/usr/bin:/bin", "HOME": str(work),
-                               "QTOOL_HOME": str(work / ".qtool"), "GPTQMODEL_CPU_WORKERS": "2"}, timeout=1200)
+                               "QTOOL_HOME": str(work / ".qtool"), "GPTQMODEL_CPU_WORKERS": "2",
+                               "GPTQMODEL_TORCH_EXTENSIONS_DIR": EXTENSIONS}, timeout=1200)
 
 
 def test_qtool_imports_from_the_wheel_not_the_checkout(installed):

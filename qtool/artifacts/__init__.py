@@ -28,7 +28,7 @@ KINDS: tuple[ArtifactKind, ...] = (float_kind.KIND, quantized.KIND, gguf.KIND, o
 SMOKE_DIR = Path(__file__).parent / "smoke"   # consumer-only scripts that verify runs as files
 
 __all__ = ["KINDS", "MANIFEST", "ArtifactKind", "Consumer", "artifact_for", "build", "inputs", "kind_of",
-           "kind_for_consumer", "describe", "load", "open_folder", "recorded_inputs", "with_samples"]
+           "kind_for_consumer", "describe", "load", "open_folder", "recorded_inputs", "resolve", "with_samples"]
 
 
 def kind_of(profile: profiles.Profile) -> ArtifactKind:
@@ -47,6 +47,31 @@ def with_samples(profile: profiles.Profile, samples: int | None) -> profiles.Pro
     if samples < 1:
         raise QtoolError(f"--samples {samples} must be at least 1", "pass a positive number of calibration records")
     return dataclasses.replace(profile, samples=samples)
+
+
+def resolve(source: CheckpointInfo, entries: list[str], samples: int | None = None
+            ) -> tuple[list[profiles.Profile], dict[str, Path]]:
+    """``--profiles`` entries: profile names or TOML files (built on demand), or folders qtool already built from
+    ``source``, used as they are (their manifest names the profile). Returns the profiles and the given folders
+    by profile name."""
+    chosen, given = [], {}
+    for entry in entries:
+        folder = Path(entry)
+        if not (folder / MANIFEST).is_file():
+            chosen.append(with_samples(profiles.load_profile(entry), samples))
+            continue
+        recorded = recorded_inputs(folder)
+        if recorded is None:
+            raise QtoolError(f"{folder} is not a complete qtool artifact", "rebuild it, or name a profile instead")
+        if recorded["source_sha256"] != source.sha256:
+            raise QtoolError(f"{folder} was built from other weights than {source.path}",
+                             "pass the model it was built from, or name its profile to build one from this model")
+        profile = profiles.from_record(recorded["profile"])
+        if profile.name in given or any(p.name == profile.name for p in chosen):
+            raise QtoolError(f"profile {profile.name} is named twice", "give each profile or artifact once")
+        chosen.append(profile)
+        given[profile.name] = folder
+    return chosen, given
 
 
 def calibration_sha256(profile: profiles.Profile, calib: Path) -> str | None:

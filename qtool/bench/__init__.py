@@ -73,10 +73,12 @@ def check_settings(s: BenchSettings, option_prefix: str = "") -> None:
 
 def run(model: str | Path | CheckpointInfo, profile_names: list[str], settings: BenchSettings,
         status: Status | None = None, progress=None, artifacts: dict[str, Path] | None = None) -> BenchReport:
-    """Measure each profile; ``artifacts`` maps profile names to already-built artifacts."""
+    """Measure each profile (a name, a TOML file or an artifact folder qtool built from ``model``); ``artifacts``
+    maps profile names to already-built artifacts."""
     check_settings(settings)
     info = checkpoint_of(model)
-    chosen = [registry.with_samples(profiles.load_profile(name), settings.samples) for name in profile_names]
+    chosen, given = registry.resolve(info, profile_names, settings.samples)
+    artifacts = {**given, **(artifacts or {})}
     for p in chosen:
         kind = registry.kind_of(p)
         if settings.device not in kind.bench_devices:
@@ -93,7 +95,7 @@ def run(model: str | Path | CheckpointInfo, profile_names: list[str], settings: 
     for profile in chosen:
         say = status or (lambda _msg: None)
         say(f"{profile.name}: preparing artifact")
-        path = (artifacts or {}).get(profile.name) or registry.artifact_for(
+        path = artifacts.get(profile.name) or registry.artifact_for(
             info, profile, calib=settings.calib, device=settings.device, progress=progress)
         say(f"{profile.name}: measuring in a fresh process")
         try:

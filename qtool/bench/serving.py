@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from qtool import artifacts as registry
-from qtool import machine, profiles
+from qtool import machine
 from qtool.bench.measure import PROMPT, image_for
 from qtool.errors import QtoolError
 from qtool.models.checkpoint import checkpoint_of
@@ -62,7 +62,7 @@ def run(model: str | Path, profile_names: list[str], settings: ServingSettings, 
     settings.check()
     say = status or (lambda _m: None)
     info = checkpoint_of(model)
-    chosen = [registry.with_samples(profiles.load_profile(n), samples) for n in profile_names]
+    chosen, given = registry.resolve(info, profile_names, samples)
     for profile in chosen:   # before any artifact is built
         refused = refusal(profile, "cpu", settings.tp)
         if refused:
@@ -72,7 +72,7 @@ def run(model: str | Path, profile_names: list[str], settings: ServingSettings, 
     image = image_for(settings.image_tokens)
     for profile in chosen:
         say(f"{profile.name}: preparing artifact")
-        path = registry.artifact_for(info, profile, calib=calib, progress=progress)
+        path = given.get(profile.name) or registry.artifact_for(info, profile, calib=calib, progress=progress)
         try:
             served = servable(path, tp=settings.tp)
         except QtoolError as e:

@@ -18,7 +18,9 @@ from qtool.outputs import check_target
 
 @click.command("bench")
 @click.argument("model")
-@click.option("--profiles", "profile_names", help="Comma-separated profiles (default: the --engine's set).")
+@click.option("--profiles", "profile_names",
+              help="Comma-separated profiles, profile TOML files or artifact folders qtool built from MODEL "
+                   "(default: the --engine's set).")
 @click.option("--engine", type=click.Choice(list(bench.ENGINE_PROFILES)), default="torch", show_default=True,
               help="Default profile set: torch (transformers), llamacpp (GGUF via llama-cpp-python), onnx "
                    "(vision tower in ONNX Runtime, language model in torch), or all.")

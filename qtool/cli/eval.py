@@ -16,7 +16,9 @@ from qtool.outputs import check_target
 
 @click.command("eval")
 @click.argument("model")
-@click.option("--profiles", "profile_names", default="bf16,gptq-int8,gptq-int4,awq-int4,rtn-int4", show_default=True)
+@click.option("--profiles", "profile_names", default="bf16,gptq-int8,gptq-int4,awq-int4,rtn-int4", show_default=True,
+              help="Comma-separated profiles, profile TOML files or artifact folders qtool built from MODEL (used "
+                   "as they are).")
 @click.option("--dataset", type=click.Path(path_type=Path), help="VQA JSONL (default: the tiny model's test split).")
 @click.option("--captions", type=click.Path(path_type=Path), help="Image-caption JSONL for perplexity.")
 @click.option("--limit", type=ranges.COUNT, help="Evaluate the first N records only.")

@@ -45,8 +45,8 @@ def accuracy(items: list[VQAItem], answers: list[str]) -> dict:
 def run(model: str | Path | CheckpointInfo, profile_names: list[str], *, dataset: Path | None = None,
         captions: Path | None = None, limit: int | None = None, calib: Path | None = None, samples: int | None = None,
         status: Status | None = None, progress=None, artifacts: dict[str, Path] | None = None) -> EvalReport:
-    """Evaluate each profile; the first float profile (bf16 if none is named) is the reference.
-    ``artifacts`` maps profile names to already-built artifacts.
+    """Evaluate each profile (a name, a TOML file or an artifact folder qtool built from ``model``); the first float
+    profile (bf16 if none is named) is the reference. ``artifacts`` maps profile names to already-built artifacts.
 
     Every profile answers through its own consumer (transformers, llama.cpp, ONNX Runtime vision): accuracy
     and agreement with the reference's answers. Kinds whose consumer exposes torch logits also get the
@@ -56,7 +56,8 @@ def run(model: str | Path | CheckpointInfo, profile_names: list[str], *, dataset
         raise QtoolError("no profiles given", "pass e.g. --profiles bf16,gptq-int4")
     say = status or (lambda _m: None)
     info = checkpoint_of(model)
-    chosen = [registry.with_samples(profiles.load_profile(n), samples) for n in profile_names]
+    chosen, given = registry.resolve(info, profile_names, samples)
+    artifacts = {**given, **(artifacts or {})}
     if not any(isinstance(p, profiles.FloatProfile) for p in chosen):
         chosen.insert(0, profiles.load_profile("bf16"))
     ref_profile = next(p for p in chosen if isinstance(p, profiles.FloatProfile))
@@ -73,8 +74,7 @@ def run(model: str | Path | CheckpointInfo, profile_names: list[str], *, dataset
     ref_accuracy, ref_answers = None, None
     for profile in [ref_profile] + [p for p in chosen if p is not ref_profile]:
         say(f"{profile.name}: preparing")
-        path = (artifacts or {}).get(profile.name) or registry.artifact_for(info, profile, calib=calib,
-                                                                            progress=progress)
+        path = artifacts.get(profile.name) or registry.artifact_for(info, profile, calib=calib, progress=progress)
         kind = registry.kind_of(profile)
         test = reference if profile is ref_profile else registry.load(path, profile, info.path)
         say(f"{profile.name}: answering {len(items)} questions with {kind.consumer}")

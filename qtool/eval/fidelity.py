@@ -33,16 +33,38 @@ def perplexity(nll: torch.Tensor) -> float:
 
 def summarize(per_item: list[torch.Tensor]) -> dict:
     """Mean and 99th percentile of per-position values, and the mean's standard error with the questions as the
-    sampled unit (positions of one question are not independent draws): the ratio estimator's cluster SE."""
+    sampled unit (positions of one question are not independent draws): the ratio estimator's cluster SE.
+    Each question's sum and position count are kept, so two precisions can be compared question by question."""
     v = torch.cat(per_item).double() if per_item else torch.zeros(0, dtype=torch.float64)
     if v.numel() == 0:
         return {"mean": None, "se": None, "p99": None}
+    sums = [float(t.double().sum()) for t in per_item]
+    counts = [t.numel() for t in per_item]
     mean = float(v.mean())
-    sums = torch.tensor([float(t.double().sum()) for t in per_item], dtype=torch.float64)
-    counts = torch.tensor([t.numel() for t in per_item], dtype=torch.float64)
-    n = len(per_item)
-    se = (float(((sums - mean * counts) ** 2).sum() * n / (n - 1)) ** 0.5 / float(counts.sum())) if n > 1 else None
-    return {"mean": mean, "se": se, "p99": float(torch.quantile(v, 0.99))}
+    return {"mean": mean, "se": _cluster_se(sums, counts, mean), "p99": float(torch.quantile(v, 0.99)),
+            "per_question": sums, "positions": counts}
+
+
+def paired_difference(a: dict, b: dict) -> dict | None:
+    """Mean of ``a`` minus mean of ``b`` (two ``summarize`` results over the same questions and positions) with
+    the standard error of that difference. Pairing removes what the two precisions share (hard questions are
+    hard for both), so a gap far inside either mean's own error can still be resolved. None if either summary
+    lacks per-question values (records written before they were kept)."""
+    if "per_question" not in a or "per_question" not in b:
+        return None
+    if a["positions"] != b["positions"]:
+        raise ValueError("paired KL summaries cover different questions or positions")
+    diffs = [x - y for x, y in zip(a["per_question"], b["per_question"])]
+    diff = sum(diffs) / sum(a["positions"])
+    return {"diff": diff, "se": _cluster_se(diffs, a["positions"], diff)}
+
+
+def _cluster_se(sums: list[float], counts: list[int], mean: float) -> float | None:
+    n = len(sums)
+    if n < 2:
+        return None
+    spread = sum((s - mean * c) ** 2 for s, c in zip(sums, counts)) * n / (n - 1)
+    return spread ** 0.5 / sum(counts)
 
 
 def standard_error(p: float, n: int) -> float:

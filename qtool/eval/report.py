@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qtool import machine
-from qtool.eval import EvalReport
+from qtool.eval import EvalReport, fidelity
 from qtool.reporting import finish_figure, markdown_table, write_results
 
 
@@ -42,8 +42,31 @@ def rows(report: EvalReport) -> list[dict]:
     return out
 
 
+def paired_rows(report: EvalReport) -> list[dict]:
+    """Every pair of quantized precisions, question by question: is one really closer to the float model?"""
+    forced = [r for r in report.rows[1:] if r.get("kl_answer") and "per_question" in r["kl_answer"]]
+    out = []
+    for i, a in enumerate(forced):
+        for b in forced[i + 1:]:
+            row = {"pair": f"{a['profile']} − {b['profile']}"}
+            for key, label in (("kl_answer", "KL answer"), ("kl_all_text", "KL all text")):
+                d = fidelity.paired_difference(a[key], b[key])
+                resolved = d["se"] is not None and d["se"] > 0
+                row[f"{label}: difference ± se"] = f"{d['diff']:+.2e}" + (f" ± {d['se']:.1e}" if resolved else "")
+                row[f"{label}: z"] = f"{d['diff'] / d['se']:+.1f}" if resolved else "-"
+            out.append(row)
+    return out
+
+
 def markdown(report: EvalReport) -> str:
     ref = report.rows[0]["profile"] if report.rows else "?"
+    paired = paired_rows(report)
+    paired_section = ["## Precisions compared question by question", "",
+                      markdown_table(paired), "",
+                      "- difference of the two KL means on the same questions and positions, ± the standard error of "
+                      "that difference (questions as the sampled unit); negative: the first precision is closer to "
+                      f"{ref}. |z| above 2: a difference the questions resolve; below: not resolved by this set.",
+                      ""] if paired else []
     return "\n".join([
         f"# qtool eval: {report.model}",
         "",
@@ -59,6 +82,7 @@ def markdown(report: EvalReport) -> str:
         "- caption ppl: perplexity of held-out image captions (disjoint from the calibration set).",
         "- '-': the profile's consumer (llama.cpp, ONNX Runtime vision) gives answers, not teacher-forced logits.",
         "",
+        *paired_section,
     ])
 
 
