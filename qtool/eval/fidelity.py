@@ -35,12 +35,12 @@ def summarize(per_item: list[torch.Tensor]) -> dict:
     """Mean and 99th percentile of per-position values, and the mean's standard error with the questions as the
     sampled unit (positions of one question are not independent draws): the ratio estimator's cluster SE.
     Each question's sum and position count are kept, so two precisions can be compared question by question."""
-    v = torch.cat(per_item).double() if per_item else torch.zeros(0, dtype=torch.float64)
-    if v.numel() == 0:
-        return {"mean": None, "se": None, "p99": None}
     sums = [float(t.double().sum()) for t in per_item]
     counts = [t.numel() for t in per_item]
-    mean = float(v.mean())
+    if not sum(counts):
+        return {"mean": None, "se": None, "p99": None}
+    v = torch.cat(per_item).double()
+    mean = sum(sums) / sum(counts)
     return {"mean": mean, "se": _cluster_se(sums, counts, mean), "p99": float(torch.quantile(v, 0.99)),
             "per_question": sums, "positions": counts}
 
