@@ -23,7 +23,7 @@ from qtool import infer, paths
 from qtool.calibration.images import load_image
 from qtool.eval import report as eval_report
 from qtool.eval.dataset import TEST_SET, load_vqa
-from qtool.eval.forced import _encode
+from qtool.eval.forced import encode_conversations
 
 TINY = paths.ASSETS / "qwen2-vl-tiny"
 PROFILES = ["bf16", "rtn-int4", "awq-int4", "gptq-int4"]
@@ -62,8 +62,8 @@ def input_spread(model_dir: Path, limit: int = 48) -> dict:
     """Largest channel's mean |input| over the median channel's, per kind of linear, on test-split questions."""
     model, processor = infer.load_model(model_dir, dtype="float32")
     items = load_vqa(TEST_SET, limit)
-    enc, _ = _encode(processor, [load_image(i.image) for i in items], [i.question for i in items],
-                     [i.answer for i in items])
+    enc, _ = encode_conversations(processor, [load_image(i.image) for i in items],
+                                  [i.question for i in items], [i.answer for i in items])
     keep = enc["attention_mask"].reshape(-1).bool()
     spread: dict[str, float] = {}
 

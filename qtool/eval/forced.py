@@ -22,7 +22,8 @@ class ItemLogp:
     answer_nll: torch.Tensor    # [answer tokens]
 
 
-def _encode(processor, images, prompts, targets):
+def encode_conversations(processor, images, prompts, targets):
+    """Whole conversations (question + given answer) right-padded in one batch, and the mask of answer tokens."""
     texts = [processor.apply_chat_template(
         [user_turn(im, p), {"role": "assistant", "content": t}], tokenize=False)
         for im, p, t in zip(images, prompts, targets)]
@@ -45,7 +46,7 @@ def forced_logp(models: Sequence, processor, images, prompts, targets, batch_siz
     image_token = models[0].config.image_token_id
     for start in range(0, len(prompts), batch_size):
         sl = slice(start, start + batch_size)
-        enc, labels = _encode(processor, images[sl], prompts[sl], targets[sl])
+        enc, labels = encode_conversations(processor, images[sl], prompts[sl], targets[sl])
         ids, mask = enc["input_ids"], enc["attention_mask"].bool()
         nxt_text = (mask & (ids != image_token))[:, 1:]          # next token is real text
         nxt_answer = (labels != IGNORE)[:, 1:]

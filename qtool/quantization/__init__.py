@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import json
 import os
 import resource
@@ -96,7 +97,8 @@ def quantize(model: str | Path | CheckpointInfo, profile: profiles.Profile, *, o
     out = Path(out) if out else default_out(info.path, profile.name)
     check_target(out, force)
     if resume and not resumable(profile):
-        raise QtoolError(f"{profile.name} runs cannot be resumed: GPTQModel 7.7 checkpoints and restores GPTQ layers only",
+        raise QtoolError(f"{profile.name} runs cannot be resumed: "
+                         "GPTQModel 7.7 checkpoints and restores GPTQ layers only",
                          "drop --resume (the run starts over) or use a gptq-* profile")
     conversations, calib_hash, used = [], None, 0
     if needs_calibration(profile):
@@ -173,8 +175,6 @@ def _mean(values: list[float]) -> float | None:
 
 
 def _run_key(info, profile, calib_hash, samples) -> str:
-    import hashlib
-
     key = json.dumps([str(info.path), info.total_bytes, profiles.to_record(profile), calib_hash, samples])
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
