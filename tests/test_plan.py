@@ -54,11 +54,14 @@ def test_gptq_int4_packing_by_hand(tiny_config):
 def test_load_transient_by_hand(tiny_config):
     adapter = ADAPTERS[tiny_config.model_type]
 
-    def load(name, device="cpu"):
-        return qplan.load_transient_bytes(tiny_config, adapter, profiles.load_profile(name), device)
+    def load(name, device="cpu", flags=("avx2", "avx512f")):
+        return qplan.load_transient_bytes(tiny_config, adapter, profiles.load_profile(name), device, list(flags))
 
     # 4 layers of the linears above: 4 x 786,432 weights, repacked at 4 or 8 bits
     assert load("gptq-int4") == 4 * 786432 // 2 and load("gptq-int8") == 4 * 786432
+    # AWQ's ATen kernel (no AVX-512) unpacks through int32 temporaries: twice the packed bytes
+    assert load("awq-int4") == 4 * 786432 // 2 and load("awq-int4", flags=("avx2",)) == 4 * 786432
+    assert load("gptq-int4", flags=("avx2",)) == load("gptq-int4")
     assert load("fp32") == weights(tiny_config, "bf16")   # the bf16 checkpoint is alive while cast to fp32
     assert load("bf16") == 0 and load("fp32", device="cuda") == 0
 
