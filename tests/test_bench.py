@@ -88,3 +88,25 @@ def test_a_crashed_profile_keeps_the_others(tmp_path):
     assert [r["profile"] for r in report.records] == ["bf16"]
     assert list(report.failed) == ["gguf-q8_0"] and report.failed["gguf-q8_0"]
     assert "Not measured: gguf-q8_0" in markdown(report)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_llamacpp_bytes_per_token_count_a_tied_output_layer(tmp_path, tied):
+    import gguf
+    import numpy as np
+
+    from qtool.bench.worker_llamacpp import decoder_bytes
+
+    path = tmp_path / "m.gguf"
+    writer = gguf.GGUFWriter(str(path), "qwen2vl")
+    tensors = {"token_embd.weight": (64, 16), "blk.0.ffn_up.weight": (32, 16), "output_norm.weight": (16,)}
+    if not tied:
+        tensors["output.weight"] = (32, 16)       # a size of its own, so the two cases differ
+    for name, shape in tensors.items():
+        writer.add_tensor(name, np.ones(shape, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    # float32: embedding 4096 bytes, block 2048, norm 64, untied output layer 2048; the embedding counts only when tied
+    assert decoder_bytes(str(path)) == (4096 + 2048 + 64 if tied else 2048 + 64 + 2048)

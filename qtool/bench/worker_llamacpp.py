@@ -30,10 +30,13 @@ KV_BYTES = 2        # llama.cpp's default KV cache type is F16
 
 
 def decoder_bytes(model_file: str) -> int:
-    """Bytes of weights read per decoded token: all but the token embedding (one row is read)."""
+    """Bytes of weights read per decoded token: all but the token embedding (one row is read), unless the file has
+    no ``output.weight``: a tied model's output layer is the embedding, read whole for every token."""
     from gguf import GGUFReader
 
-    return sum(int(t.n_bytes) for t in GGUFReader(model_file).tensors if t.name != "token_embd.weight")
+    tensors = {t.name: int(t.n_bytes) for t in GGUFReader(model_file).tensors}
+    tied = "output.weight" not in tensors
+    return sum(n for name, n in tensors.items() if tied or name != "token_embd.weight")
 
 
 def run(spec: dict) -> dict:
