@@ -136,8 +136,8 @@ def load_transient_bytes(config, adapter, profile, device: str, cpu_flags: list[
 
 def _repack_copies(profile, cpu_flags: list[str]) -> int:
     """Without AVX-512, AWQ loads into GPTQModel's TorchAtenAwqLinear, whose first call unpacks AWQ's nibble order
-    through int32 temporaries that glibc keeps after they are freed: +1325 MiB on the 2B shape (EPYC AVX2), twice
-    the packed bytes, where GPTQ-Int4's TorchAtenLinear on the same CPU adds 741."""
+    through int32 temporaries that glibc keeps after they are freed: +1325 and +1551 MiB in two runs of the 2B shape
+    (EPYC AVX2), 2.1x and 2.5x the packed bytes, where GPTQ-Int4's TorchAtenLinear on the same CPU adds 741."""
     return 2 if isinstance(profile, profiles.AWQProfile) and "avx512f" not in cpu_flags else 1
 
 
