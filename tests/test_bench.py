@@ -4,8 +4,12 @@ import json
 import os
 from pathlib import Path
 
+import gguf
+import numpy as np
 import pytest
 from conftest import assert_one_line_error, qtool_in_process, run_qtool
+
+from qtool.bench.worker_llamacpp import decoder_bytes
 
 
 @pytest.fixture(scope="module")
@@ -92,11 +96,6 @@ def test_a_crashed_profile_keeps_the_others(tmp_path):
 
 @pytest.mark.parametrize("tied", [False, True])
 def test_llamacpp_bytes_per_token_count_a_tied_output_layer(tmp_path, tied):
-    import gguf
-    import numpy as np
-
-    from qtool.bench.worker_llamacpp import decoder_bytes
-
     path = tmp_path / "m.gguf"
     writer = gguf.GGUFWriter(str(path), "qwen2vl")
     tensors = {"token_embd.weight": (64, 16), "blk.0.ffn_up.weight": (32, 16), "output_norm.weight": (16,)}
