@@ -16,7 +16,7 @@ from PIL import Image
 
 from qtool import kernels, paths
 from qtool.capture import engine_scratch
-from qtool.models.chat import user_turn
+from qtool.models.chat import ANSWER_TOKENS, user_turn
 
 IGNORE = -100
 
@@ -72,7 +72,7 @@ def encoder_outputs(encoded: Sequence, dtype: torch.dtype) -> dict:
 
 @torch.inference_mode()
 def answer(model, processor, images: Sequence[Image.Image], questions: Sequence[str],
-           max_new_tokens: int = 24, batch_size: int = 32, encoder=None) -> list[str]:
+           max_new_tokens: int = ANSWER_TOKENS, batch_size: int = 32, encoder=None) -> list[str]:
     """Greedy answers, batched with left padding (same result as one by one). With ``encoder`` (a
     ``qtool.runtime.vision.VisionEncoder``) the vision embeddings come from ONNX Runtime."""
     tokenizer = processor.tokenizer
@@ -106,6 +106,15 @@ def answer(model, processor, images: Sequence[Image.Image], questions: Sequence[
     finally:
         tokenizer.padding_side = side
     return out
+
+
+@torch.inference_mode()
+def next_token_logprobs(model, processor, image: Image.Image, question: str, k: int = 5) -> dict[str, float]:
+    """The top-``k`` log-probabilities of the first answer token after an image question, by token text."""
+    text = processor.apply_chat_template([user_turn(image, question)], tokenize=False, add_generation_prompt=True)
+    enc = processor(text=[text], images=[image], return_tensors="pt").to(model.device)
+    top = model(**enc).logits[0, -1].float().log_softmax(-1).topk(k)
+    return {processor.tokenizer.decode([int(i)]): float(v) for v, i in zip(top.values, top.indices)}
 
 
 @dataclass

@@ -11,6 +11,7 @@ from PIL import Image
 from qtool import profiles
 from qtool.artifacts.kind import ArtifactKind, BuildOptions, Card
 from qtool.export.gguf_export import export_gguf, gguf_files
+from qtool.models.chat import ANSWER_TOKENS
 from qtool.runtime.llamacpp import GGUFModel
 
 
@@ -24,7 +25,7 @@ class LlamaCppModel:
         self.kernel = f"llama.cpp {profile.quant}"
 
     def answer(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
-        return [self.model.answer(image, question) for image, question in zip(images, questions)]
+        return [self.model.answer(image, question, ANSWER_TOKENS) for image, question in zip(images, questions)]
 
 
 def bench_spec(path: Path, profile, _source: Path) -> dict:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from qtool import infer
 from qtool.export.gguf_export import gguf_files
 from qtool.export.onnx_validate import max_abs, rel_l2
 from qtool.export.vision_tower import load_vision_tower
@@ -86,8 +87,6 @@ def next_token_logprobs(folder: Path, quant: str, model_path: Path, image: Image
                         k: int = 5) -> dict:
     """The top-``k`` log-probabilities of the first answer token after an image question: llama.cpp (mtmd, the
     image through the mmproj and the language model) vs transformers in float32, by token text."""
-    import torch
-
     text_file, mmproj = gguf_files(folder, quant)
     gguf = GGUFModel(text_file, mmproj, n_ctx=1024, logits_all=True)
     reply = gguf.llm.create_chat_completion(
@@ -95,11 +94,5 @@ def next_token_logprobs(folder: Path, quant: str, model_path: Path, image: Image
                                                {"type": "text", "text": question}]}],
         max_tokens=1, temperature=0.0, top_k=1, logprobs=True, top_logprobs=k)
     got = {t["token"]: float(t["logprob"]) for t in reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]}
-    model, processor = load_model(model_path, "float32")
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
-    enc = processor(text=[processor.apply_chat_template(messages, add_generation_prompt=True)], images=[image],
-                    return_tensors="pt")
-    with torch.inference_mode():
-        top = model(**enc).logits[0, -1].float().log_softmax(-1).topk(k)
-    ref = {processor.tokenizer.decode([int(i)]): float(v) for v, i in zip(top.values, top.indices)}
+    ref = infer.next_token_logprobs(*load_model(model_path, "float32"), image, question, k)
     return {"gguf": got, "transformers": ref}

@@ -9,6 +9,7 @@ front of the first user turn.
 from __future__ import annotations
 
 DESCRIBE = "Describe this image."
+ANSWER_TOKENS = 24   # every consumer's cap on a greedy answer, so answers compare across consumers
 
 
 def qwen_chat(text: str, messages: list[dict] | None = None) -> list[dict]:

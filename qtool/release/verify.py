@@ -72,9 +72,12 @@ def smoke(root: Path, name: str, consumer: str) -> dict:
     return result
 
 
-def in_vllm(folder: Path, profile, expected: list[str]) -> str | None:
+def in_vllm(folder: Path, profile, expected: list[str], random_weights: bool = False) -> str | None:
     """The release's held-out questions through vLLM against ``expected`` (transformers' answers now); where
-    vLLM does not serve the variant here, why not; None where its environment is not built."""
+    vLLM does not serve the variant here, why not; None where its environment is not built. Random weights give
+    near-uniform next-token distributions whose greedy paths part at the kernels' rounding (Qwen3-VL test model:
+    first-token log-probabilities within 0.01 of transformers', yet 18 of 20 bf16 and 15 of 20 GPTQ-Int4 answers
+    the same), so their agreement is shown, not checked."""
     if not serve.vllm_env().joinpath("bin", "python").is_file():
         return None
     refused = serve.refusal(profile)
@@ -85,6 +88,8 @@ def in_vllm(folder: Path, profile, expected: list[str]) -> str | None:
     with serve.Server(served, port=serve.free_port(), max_model_len=1024) as server:
         got = serve.VLLMModel(server).answer(images, asked)
     same = sum(a == b for a, b in zip(got, expected))
+    if random_weights:
+        return f"{same}/{len(expected)} (random weights: not checked)"
     if same < VLLM_AGREEMENT * len(expected):
         raise QtoolError(f"variant {folder.name} answers {len(expected) - same} of {len(expected)} held-out "
                          "questions differently in vLLM than in transformers",
@@ -114,6 +119,7 @@ def verify(root: Path, status=None) -> list[dict]:
                 row["answers as released"] = answers.check(name, variant["answers"], now)
             if variant["kind"] == "transformers":
                 say(f"{name}: checking it in vLLM")
-                row["vLLM = transformers"] = in_vllm(folder, profile, now) or "-"
+                random_weights = manifest.get("random_weights", False)
+                row["vLLM = transformers"] = in_vllm(folder, profile, now, random_weights) or "-"
         rows.append(row)
     return rows

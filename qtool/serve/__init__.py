@@ -19,6 +19,7 @@ from pathlib import Path
 from qtool import artifacts as registry
 from qtool import fastest, machine, paths, profiles
 from qtool.errors import QtoolError
+from qtool.models.chat import ANSWER_TOKENS
 from qtool.serve import client
 
 VLLM_VERSION = "0.32.0"
@@ -169,7 +170,7 @@ class VLLMModel:
 
     def answer(self, images, questions) -> list[str]:
         replies, _ = client.run_load(self.server.port, self.server.served.name, list(zip(images, questions)),
-                                     self.concurrency)
+                                     self.concurrency, max_tokens=ANSWER_TOKENS)
         failed = [r.error for r in replies if r.error]
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(replies)} requests to vLLM failed: {failed[0]}")
