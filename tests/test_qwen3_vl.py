@@ -15,11 +15,13 @@ from PIL import Image
 from safetensors import safe_open
 
 from qtool import infer, machine, profiles
+from qtool.artifacts.gguf import LlamaCppModel
 from qtool.eval.dataset import TEST_SET
 from qtool.bench.plan import kv_bytes
 from qtool.export import gguf_validate
 from qtool.export.gguf_export import gguf_files
 from qtool.quantization.deepstack import deepstack_in_layers
+from qtool.release import answers
 from qtool.runtime.llamacpp import GGUFModel
 from qtool.models import QWEN2_VL, QWEN3_VL
 from qtool.models.random_build import build_random
@@ -289,6 +291,15 @@ def test_gguf_mmproj_returns_merger_and_deepstack_features(q3, q3_gguf):
     result = gguf_validate.vision_embeddings(q3_gguf, q3, [_picture(0), _picture(1, (640, 480))], quant="f32")
     assert all(r["gguf_tokens"] == r["tokens"] for r in result["images"]), result
     assert result["worst_rel_l2"] < 1e-2, result
+
+
+def test_consumers_cut_an_endless_answer_at_the_same_length(q3, q3_gguf):
+    """On these release questions the random model repeats one token until stopped, in llama.cpp and in
+    transformers alike: both consumers stop it after the same number of tokens, so their answers compare."""
+    _, images, asked = answers.questions()
+    gguf = LlamaCppModel(q3_gguf, profiles.profile_from_dict({"method": "gguf", "quant": "f32", "mmproj": "f32"}))
+    ref = infer.TorchModel(*infer.load_model(q3, "float32")).answer(images[3:8], asked[3:8])
+    assert all(ref) and gguf.answer(images[3:8], asked[3:8]) == ref
 
 
 def test_gguf_answers_an_image_question_like_transformers(q3, q3_gguf):
