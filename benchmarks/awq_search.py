@@ -33,6 +33,8 @@ VARIANTS = {
     "awq-x-only": (AWQ, {"duo_scaling": False}, "scales from activations only: no scaling is in the grid"),
     "awq-packed": (PACKED, {}, "fitted to every calibration conversation, not the last"),
     "awq-packed-x-only": (PACKED, {"duo_scaling": False}, "both"),
+    "awq-packed-text": (PACKED + 'modality = "text"\n', {},
+                        "fitted to every conversation's text alone: image tokens do not dominate the search's error"),
 }
 
 
