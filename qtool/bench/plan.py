@@ -16,7 +16,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from qtool import artifacts as registry
-from qtool import machine, profiles
+from qtool import kernels, machine, profiles
 from qtool.bench import runtime_probe
 from qtool.errors import QtoolError
 from qtool.models import ADAPTERS
@@ -118,27 +118,23 @@ def activation_bytes(config, image_tokens: int, prompt_tokens: int, profile) -> 
 
 
 def load_transient_bytes(config, adapter, profile, device: str, cpu_flags: list[str] | None = None) -> int:
-    """CPU, measured on the 2B shape: fp32 from a bf16 checkpoint peaks with both copies alive (+4213 MiB over
-    weights + runtime, predicted 4213); GPTQ's CPU kernels repack the packed linears at load (+1385 MiB for
-    Int8, +897 for Int4, predicted 1250 and 625). GPU loads are not measured, so nothing is added there."""
+    """CPU, measured on the 2B shape (AVX-512 Xeon): fp32 from a bf16 checkpoint peaks with both copies alive
+    (+4213 MiB over weights + runtime, predicted 4213); GPTQ's CPU kernels repack the packed linears at load
+    (+1385 MiB for Int8, +897 for Int4, predicted 1250 and 625), AWQ's twice on CPUs without AVX-512
+    (``kernels.cpu_repack_copies``). GPU loads are not measured, so nothing is added there."""
     if device != "cpu":
         return 0
     if _packed(profile):
         packed = sum(shape[0] * shape[1] * profile.bits // 8 for name, shape in checkpoint_tensors(config).items()
                      if _is_quantized_linear(name, shape, adapter))
-        return packed * _repack_copies(profile, machine.cpu_flags() if cpu_flags is None else cpu_flags)
+        method = "awq" if isinstance(profile, profiles.AWQProfile) else "gptq"
+        return packed * kernels.cpu_repack_copies(method, machine.cpu_flags() if cpu_flags is None else cpu_flags)
     source = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "bfloat16"
-    checkpoint_bytes, profile_bytes = DTYPE_BYTES.get(str(source).removeprefix("torch."), 2), _bytes_per_element(profile)
+    checkpoint_bytes = DTYPE_BYTES.get(str(source).removeprefix("torch."), 2)
+    profile_bytes = _bytes_per_element(profile)
     if checkpoint_bytes == profile_bytes:
         return 0
     return weight_bytes(config, adapter, profile) // profile_bytes * checkpoint_bytes
-
-
-def _repack_copies(profile, cpu_flags: list[str]) -> int:
-    """Without AVX-512, AWQ loads into GPTQModel's TorchAtenAwqLinear, whose first call unpacks AWQ's nibble order
-    through int32 temporaries that glibc keeps after they are freed: +1325 and +1551 MiB in two runs of the 2B shape
-    (EPYC AVX2), 2.1x and 2.5x the packed bytes, where GPTQ-Int4's TorchAtenLinear on the same CPU adds 741."""
-    return 2 if isinstance(profile, profiles.AWQProfile) and "avx512f" not in cpu_flags else 1
 
 
 @functools.cache
