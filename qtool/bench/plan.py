@@ -127,8 +127,8 @@ def load_transient_bytes(config, adapter, profile, device: str, cpu_flags: list[
     if _packed(profile):
         packed = sum(shape[0] * shape[1] * profile.bits // 8 for name, shape in checkpoint_tensors(config).items()
                      if _is_quantized_linear(name, shape, adapter))
-        method = "awq" if isinstance(profile, profiles.AWQProfile) else "gptq"
-        return packed * kernels.cpu_repack_copies(method, machine.cpu_flags() if cpu_flags is None else cpu_flags)
+        flags = machine.cpu_flags() if cpu_flags is None else cpu_flags
+        return packed * kernels.cpu_repack_copies(profiles.method_of(profile), flags)
     source = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "bfloat16"
     checkpoint_bytes = DTYPE_BYTES.get(str(source).removeprefix("torch."), 2)
     profile_bytes = _bytes_per_element(profile)

@@ -101,6 +101,7 @@ def verify(root: Path, status=None) -> list[dict]:
     say = status or (lambda _m: None)
     manifest = check_files(root)
     rows = []
+    random_weights = manifest.get("random_weights", False)
     for name, variant in manifest["variants"].items():
         say(f"{name}: loading with {variant['kind']} in a fresh process")
         result = smoke(root, name, variant["kind"])
@@ -119,7 +120,6 @@ def verify(root: Path, status=None) -> list[dict]:
                 row["answers as released"] = answers.check(name, variant["answers"], now)
             if variant["kind"] == "transformers":
                 say(f"{name}: checking it in vLLM")
-                random_weights = manifest.get("random_weights", False)
                 row["vLLM = transformers"] = in_vllm(folder, profile, now, random_weights) or "-"
         rows.append(row)
     return rows
