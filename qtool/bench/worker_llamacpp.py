@@ -23,7 +23,8 @@ from qtool.bench.measure import (
     summarize,
     token_grid,
 )
-from qtool.runtime.llamacpp import GGUFModel, data_url
+from qtool.models.chat import openai_user_turn
+from qtool.runtime.llamacpp import GGUFModel
 
 BANNED = ("<|im_end|>", "<|endoftext|>")
 KV_BYTES = 2        # llama.cpp's default KV cache type is F16
@@ -49,8 +50,7 @@ def run(spec: dict) -> dict:
     load_s = time.perf_counter() - t
     llm = model.llm
     banned = {str(i): -1e9 for s in BANNED for i in llm.tokenize(s.encode(), add_bos=False, special=True)}
-    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(image)}},
-                                             {"type": "text", "text": PROMPT}]}]
+    messages = [openai_user_turn(image, PROMPT)]
 
     def generate(new_tokens: int) -> dict:
         t0 = time.perf_counter()

@@ -17,7 +17,8 @@ from qtool.export.gguf_export import gguf_files
 from qtool.export.onnx_validate import max_abs, rel_l2
 from qtool.export.vision_tower import load_vision_tower
 from qtool.infer import answer, load_model
-from qtool.runtime.llamacpp import GGUFModel, data_url, image_embeddings
+from qtool.models.chat import first_token_logprobs, openai_user_turn
+from qtool.runtime.llamacpp import GGUFModel, image_embeddings
 
 
 def text_logits(folder: Path, quant: str, model_path: Path, prompts: Sequence[str]) -> dict:
@@ -90,9 +91,8 @@ def next_token_logprobs(folder: Path, quant: str, model_path: Path, image: Image
     text_file, mmproj = gguf_files(folder, quant)
     gguf = GGUFModel(text_file, mmproj, n_ctx=1024, logits_all=True)
     reply = gguf.llm.create_chat_completion(
-        messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(image)}},
-                                               {"type": "text", "text": question}]}],
+        messages=[openai_user_turn(image, question)],
         max_tokens=1, temperature=0.0, top_k=1, logprobs=True, top_logprobs=k)
-    got = {t["token"]: float(t["logprob"]) for t in reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]}
+    got = first_token_logprobs(reply)
     ref = infer.next_token_logprobs(*load_model(model_path, "float32"), image, question, k)
     return {"gguf": got, "transformers": ref}

@@ -8,6 +8,9 @@ front of the first user turn.
 
 from __future__ import annotations
 
+import base64
+import io
+
 DESCRIBE = "Describe this image."
 ANSWER_TOKENS = 24   # every consumer's cap on a greedy answer, so answers compare across consumers
 
@@ -32,3 +35,25 @@ def user_turn(image, text: str) -> dict:
     """One user message: the image (if any) before the text, as Qwen-VL's chat template expects."""
     content = ([{"type": "image"}] if image is not None else []) + [{"type": "text", "text": text}]
     return {"role": "user", "content": content}
+
+
+def png_bytes(image) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def data_url(image) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
+
+
+def openai_user_turn(image, text: str) -> dict:
+    """The same user message for OpenAI-style chat APIs (vLLM's server, llama.cpp): the image as a data URL."""
+    content = ([{"type": "image_url", "image_url": {"url": data_url(image)}}] if image is not None else []) + [
+        {"type": "text", "text": text}]
+    return {"role": "user", "content": content}
+
+
+def first_token_logprobs(reply: dict) -> dict[str, float]:
+    """An OpenAI-style chat completion's top log-probabilities of its first token, by token text."""
+    return {t["token"]: float(t["logprob"]) for t in reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]}

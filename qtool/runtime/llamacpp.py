@@ -13,9 +13,7 @@ stored in the GGUF, exactly as a user of llama-cpp-python would run the files::
 
 from __future__ import annotations
 
-import base64
 import ctypes
-import io
 import os
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from qtool.errors import QtoolError
+from qtool.models.chat import openai_user_turn, png_bytes
 
 INSTALL_FIX = "install the llama extra: pip install -c constraints.txt -e '.[llama]' (make install does)"
 
@@ -70,11 +69,8 @@ class GGUFModel:
                             n_threads_batch=threads, logits_all=logits_all, verbose=False)
 
     def answer(self, image: Image.Image | None, question: str, max_tokens: int = 32) -> str:
-        content = [{"type": "text", "text": question}]
-        if image is not None:
-            content.insert(0, {"type": "image_url", "image_url": {"url": data_url(image)}})
         reply = self.llm.create_chat_completion(
-            messages=[{"role": "user", "content": content}], max_tokens=max_tokens,
+            messages=[openai_user_turn(image, question)], max_tokens=max_tokens,
             temperature=0.0, top_k=1, repeat_penalty=1.0)
         return reply["choices"][0]["message"]["content"].strip()
 
@@ -86,16 +82,6 @@ class GGUFModel:
         self.llm.reset()
         self.llm.eval(ids)
         return np.array(self.llm.scores[: len(ids)], dtype=np.float32)
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def data_url(image: Image.Image) -> str:
-    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
 
 
 def image_embeddings(model: GGUFModel, image: Image.Image) -> np.ndarray:

@@ -3,9 +3,7 @@ time to first token and inter-token latency per request, many requests in flight
 
 from __future__ import annotations
 
-import base64
 import http.client
-import io
 import json
 import statistics
 import time
@@ -14,11 +12,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-
-def data_url(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+from qtool.models.chat import first_token_logprobs, openai_user_turn
 
 
 @dataclass
@@ -39,22 +33,17 @@ class Reply:
         return (self.last_s - self.ttft_s) / (self.output_tokens - 1)
 
 
-def messages(image: Image.Image, question: str) -> list[dict]:
-    return [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(image)}},
-                                         {"type": "text", "text": question}]}]
-
-
 def next_token_logprobs(port: int, model: str, image: Image.Image, question: str, k: int = 5) -> dict[str, float]:
     """The top-``k`` log-probabilities of the first answer token, by token text (vLLM's OpenAI API)."""
     body = {"model": model, "temperature": 0, "max_tokens": 1, "logprobs": True, "top_logprobs": k,
-            "messages": messages(image, question)}
+            "messages": [openai_user_turn(image, question)]}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     try:
         conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
         reply = json.loads(conn.getresponse().read())
     finally:
         conn.close()
-    return {t["token"]: float(t["logprob"]) for t in reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]}
+    return first_token_logprobs(reply)
 
 
 def chat(port: int, model: str, image: Image.Image, question: str, *, max_tokens: int = 32,
@@ -64,7 +53,8 @@ def chat(port: int, model: str, image: Image.Image, question: str, *, max_tokens
     # logprobs: every streamed token is listed, also one whose text is empty (a random-weight model's special or
     # partial-UTF-8 tokens), so time to first token and inter-token latency count tokens, not visible text
     body = {"model": model, "temperature": 0, "max_tokens": max_tokens, "stream": True, "ignore_eos": ignore_eos,
-            "stream_options": {"include_usage": True}, "logprobs": True, "messages": messages(image, question)}
+            "stream_options": {"include_usage": True}, "logprobs": True,
+            "messages": [openai_user_turn(image, question)]}
     reply, start = Reply(), time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
