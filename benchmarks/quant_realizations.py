@@ -1,0 +1,152 @@
+"""How much of a KL difference between two 4-bit methods on the tiny model is the luck of one rounding?
+
+``qtool eval``'s ± and z take the questions as the sampled unit: they say how sure a difference is for one set of
+quantized weights. Quantizing an equivalent model again rounds some weights the other way. This builds copies of
+the tiny model that compute the same function (hidden channels, MLP neurons and KV heads with their query heads
+permuted: exact in float, only the summation order changes), so every method's groups of 128 input channels hold
+other weights; quantizes each copy with each method, evaluates each against its own bf16 on the same test-split
+questions, and reports each method's KL as mean ± SD over copies and each method difference as mean ± SE over
+copies (copy 0 is the tiny model itself). Each copy's result is kept as it finishes; a rerun resumes.
+
+    python -m benchmarks.quant_realizations [--copies 8] [--limit 1000]
+                                            [--out benchmarks/results/quant-realizations-qwen2-vl-tiny]
+"""
+
+import argparse
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from qtool import eval as evaluation
+from qtool import infer, paths
+from qtool.calibration.images import load_image
+from qtool.eval import report as eval_report
+from qtool.eval.dataset import TEST_SET, load_vqa
+from qtool.eval.forced import encode_conversations
+
+TINY = paths.ASSETS / "qwen2-vl-tiny"
+METHODS = ["rtn-int4", "rtn-int4-asym", "awq-int4", "gptq-int4"]
+MEASURES = ("kl_answer", "kl_all_text")
+
+
+def permuted_copy(out: Path, seed: int) -> None:
+    """The tiny model with its hidden channels, each layer's MLP neurons and its KV heads (each with the query heads
+    that read it) permuted by ``seed``; seed 0 leaves it as it is."""
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(TINY, out)
+    if seed == 0:
+        return
+    text = json.loads((TINY / "config.json").read_text())["text_config"]
+    w = load_file(TINY / "model.safetensors")
+    gen = torch.Generator().manual_seed(seed)
+    head = text["hidden_size"] // text["num_attention_heads"]
+    kv_heads = text["num_key_value_heads"]
+    per_kv = text["num_attention_heads"] // kv_heads
+
+    def rows(key, idx):
+        w[key] = w[key][idx].contiguous()
+
+    def cols(key, idx):
+        w[key] = w[key][:, idx].contiguous()
+
+    def heads(order):
+        return torch.cat([torch.arange(h * head, (h + 1) * head) for h in order])
+
+    hidden = torch.randperm(text["hidden_size"], generator=gen)
+    cols("model.embed_tokens.weight", hidden)
+    cols("lm_head.weight", hidden)
+    rows("model.norm.weight", hidden)
+    rows("visual.merger.mlp.2.weight", hidden)    # the image embeddings enter the hidden stream here
+    rows("visual.merger.mlp.2.bias", hidden)
+    for layer in range(text["num_hidden_layers"]):
+        at, mlp = f"model.layers.{layer}.self_attn.", f"model.layers.{layer}.mlp."
+        for norm in ("input_layernorm", "post_attention_layernorm"):
+            rows(f"model.layers.{layer}.{norm}.weight", hidden)
+        for key in (at + "q_proj", at + "k_proj", at + "v_proj", mlp + "gate_proj", mlp + "up_proj"):
+            cols(key + ".weight", hidden)
+        rows(at + "o_proj.weight", hidden)
+        rows(mlp + "down_proj.weight", hidden)
+        neurons = torch.randperm(w[mlp + "up_proj.weight"].shape[0], generator=gen)
+        rows(mlp + "gate_proj.weight", neurons)
+        rows(mlp + "up_proj.weight", neurons)
+        cols(mlp + "down_proj.weight", neurons)
+        kv = torch.randperm(kv_heads, generator=gen).tolist()
+        q = [k * per_kv + j for k in kv for j in torch.randperm(per_kv, generator=gen).tolist()]
+        for key in ("k_proj", "v_proj"):
+            rows(at + key + ".weight", heads(kv))
+            rows(at + key + ".bias", heads(kv))
+        rows(at + "q_proj.weight", heads(q))
+        rows(at + "q_proj.bias", heads(q))
+        cols(at + "o_proj.weight", heads(q))
+    save_file(w, out / "model.safetensors", metadata={"format": "pt"})
+
+
+def max_logit_difference(a: Path, b: Path, limit: int = 8) -> float:
+    """Largest |logit difference| of two float32 models on the first test questions: ~1e-5 if they are one function."""
+    items = load_vqa(TEST_SET, limit)
+    logits = []
+    for folder in (a, b):
+        model, processor = infer.load_model(folder, dtype="float32")
+        enc, _ = encode_conversations(processor, [load_image(i.image) for i in items],
+                                      [i.question for i in items], [i.answer for i in items])
+        with torch.no_grad():
+            logits.append(model(**enc).logits)
+    return float((logits[0] - logits[1]).abs().max())
+
+
+def summarize(copies: list[dict]) -> dict:
+    methods = {m: {k: [c[m][k] for c in copies] for k in MEASURES} for m in copies[0]}
+    spread = {m: {k: {"mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else None}
+                  for k, v in by.items()} for m, by in methods.items()}
+    pairs = {}
+    for a, b in [("awq-int4", "rtn-int4"), ("gptq-int4", "rtn-int4"), ("rtn-int4-asym", "rtn-int4"),
+                 ("awq-int4", "rtn-int4-asym")]:
+        pairs[f"{a} − {b}"] = {}
+        for k in MEASURES:
+            d = [x - y for x, y in zip(methods[a][k], methods[b][k])]
+            se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else None
+            mean = statistics.mean(d)
+            pairs[f"{a} − {b}"][k] = {"mean": mean, "se": se, "t": mean / se if se else None,
+                                       "copies_lower": sum(x < 0 for x in d)}
+    return {"copies": len(copies), "methods": spread, "pairs": pairs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--copies", type=int, default=8)
+    ap.add_argument("--limit", type=int, default=1000)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/quant-realizations-qwen2-vl-tiny"))
+    args = ap.parse_args()
+    (args.out / "copies").mkdir(parents=True, exist_ok=True)
+    asym = args.out / "rtn-int4-asym.toml"
+    asym.write_text((paths.PROFILES / "rtn-int4.toml").read_text().replace("sym = true", "sym = false"))
+    done = []
+    for seed in range(args.copies):
+        record = args.out / "copies" / f"{seed}.json"
+        if record.exists():
+            done.append(json.loads(record.read_text()))
+            continue
+        folder = paths.cache() / "quant-realizations" / f"copy-{seed}"
+        permuted_copy(folder, seed)
+        floor = max_logit_difference(TINY, folder)
+        report = evaluation.run(folder, ["bf16", "rtn-int4", str(asym), "awq-int4", "gptq-int4"],
+                                dataset=TEST_SET, limit=args.limit, status=print)
+        result = {r["profile"]: {k: r[k]["mean"] for k in MEASURES}
+                  | {"accuracy": r["accuracy"]["overall"]["accuracy"]} for r in report.rows if r["profile"] != "bf16"}
+        result["paired_over_questions"] = eval_report.paired_rows(report)
+        result["max_logit_difference_to_tiny"] = floor
+        record.write_text(json.dumps(result, indent=2) + "\n")
+        done.append(result)
+        print(f"copy {seed}: {json.dumps(result)}", flush=True)
+    copies = [{m: c[m] for m in METHODS} for c in done]
+    summary = {"limit": args.limit, "dataset": TEST_SET.name, **summarize(copies)}
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
