@@ -6,9 +6,10 @@ the tiny model that compute the same function (hidden channels, MLP neurons and 
 permuted: exact in float, only the summation order changes), so every method's groups of 128 input channels hold
 other weights; quantizes each copy with each method, evaluates each against its own bf16 on the same test-split
 questions, and reports each method's KL as mean ± SD over copies and each method difference as mean ± SE over
-copies (copy 0 is the tiny model itself). Each copy's result is kept as it finishes; a rerun resumes.
+copies (copy 0 is the tiny model itself). Each copy's result is kept as it finishes; a rerun resumes, and a rerun
+with more ``--methods`` evaluates only what the records lack.
 
-    python -m benchmarks.quant_realizations [--copies 8] [--limit 1000]
+    python -m benchmarks.quant_realizations [--copies 8] [--limit 1000] [--methods rtn-int4,awq-int4,...]
                                             [--out benchmarks/results/quant-realizations-qwen2-vl-tiny]
 """
 
@@ -29,7 +30,10 @@ from qtool.eval.dataset import TEST_SET, load_vqa
 from qtool.eval.forced import encode_conversations
 
 TINY = paths.ASSETS / "qwen2-vl-tiny"
-METHODS = ["rtn-int4", "rtn-int4-asym", "awq-int4", "gptq-int4"]
+METHODS = ["rtn-int4", "rtn-int4-asym", "awq-int4", "gptq-int4", "awq-int4-packed"]
+PAIRS = [("awq-int4", "rtn-int4"), ("gptq-int4", "rtn-int4"), ("rtn-int4-asym", "rtn-int4"),
+         ("awq-int4", "rtn-int4-asym"), ("awq-int4-packed", "rtn-int4"), ("awq-int4-packed", "rtn-int4-asym"),
+         ("awq-int4-packed", "awq-int4")]
 MEASURES = ("kl_answer", "kl_all_text")
 
 
@@ -99,51 +103,67 @@ def max_logit_difference(a: Path, b: Path, limit: int = 8) -> float:
 
 
 def summarize(copies: list[dict]) -> dict:
-    methods = {m: {k: [c[m][k] for c in copies] for k in MEASURES} for m in copies[0]}
-    spread = {m: {k: {"mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else None}
-                  for k, v in by.items()} for m, by in methods.items()}
+    """Each method's KL over the copies that have it (mean, SD); each pair's difference over the copies that have
+    both (mean, SE, t, how many copies the first method is closer to bf16 on)."""
+    def values(m, k, among):
+        return [c[m][k] for c in among]
+
+    methods = {}
+    for m in METHODS:
+        among = [c for c in copies if m in c]
+        if len(among) > 1:
+            methods[m] = {"copies": len(among)} | {k: {"mean": statistics.mean(values(m, k, among)),
+                                                       "sd": statistics.stdev(values(m, k, among))} for k in MEASURES}
     pairs = {}
-    for a, b in [("awq-int4", "rtn-int4"), ("gptq-int4", "rtn-int4"), ("rtn-int4-asym", "rtn-int4"),
-                 ("awq-int4", "rtn-int4-asym")]:
-        pairs[f"{a} − {b}"] = {}
+    for a, b in PAIRS:
+        among = [c for c in copies if a in c and b in c]
+        if len(among) < 2:
+            continue
+        pairs[f"{a} − {b}"] = {"copies": len(among)}
         for k in MEASURES:
-            d = [x - y for x, y in zip(methods[a][k], methods[b][k])]
-            se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else None
-            mean = statistics.mean(d)
-            pairs[f"{a} − {b}"][k] = {"mean": mean, "se": se, "t": mean / se if se else None,
-                                       "copies_lower": sum(x < 0 for x in d)}
-    return {"copies": len(copies), "methods": spread, "pairs": pairs}
+            d = [x - y for x, y in zip(values(a, k, among), values(b, k, among))]
+            mean, se = statistics.mean(d), statistics.stdev(d) / len(d) ** 0.5
+            pairs[f"{a} − {b}"][k] = {"mean": mean, "se": se, "t": mean / se, "copies_lower": sum(x < 0 for x in d)}
+    return {"methods": methods, "pairs": pairs}
+
+
+def profile_args(out: Path) -> dict[str, str]:
+    """Each method's ``qtool eval`` profile: a shipped profile's name or a TOML variant of one, written to ``out``."""
+    variants = {"rtn-int4-asym": (paths.PROFILES / "rtn-int4.toml").read_text().replace("sym = true", "sym = false"),
+                "awq-int4-packed": (paths.PROFILES / "awq-int4.toml").read_text() + "pack_conversations = true\n"}
+    for name, text in variants.items():
+        (out / f"{name}.toml").write_text(text)
+    return {m: str(out / f"{m}.toml") if m in variants else m for m in METHODS}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--copies", type=int, default=8)
     ap.add_argument("--limit", type=int, default=1000)
+    ap.add_argument("--methods", default=",".join(METHODS[:4]), help=f"comma-separated, of {', '.join(METHODS)}")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/quant-realizations-qwen2-vl-tiny"))
     args = ap.parse_args()
+    methods = args.methods.split(",")
     (args.out / "copies").mkdir(parents=True, exist_ok=True)
-    asym = args.out / "rtn-int4-asym.toml"
-    asym.write_text((paths.PROFILES / "rtn-int4.toml").read_text().replace("sym = true", "sym = false"))
-    done = []
+    profile = profile_args(args.out)
     for seed in range(args.copies):
         record = args.out / "copies" / f"{seed}.json"
-        if record.exists():
-            done.append(json.loads(record.read_text()))
-            continue
-        folder = paths.cache() / "quant-realizations" / f"copy-{seed}"
-        permuted_copy(folder, seed)
-        floor = max_logit_difference(TINY, folder)
-        report = evaluation.run(folder, ["bf16", "rtn-int4", str(asym), "awq-int4", "gptq-int4"],
-                                dataset=TEST_SET, limit=args.limit, status=print)
-        result = {r["profile"]: {k: r[k]["mean"] for k in MEASURES}
-                  | {"accuracy": r["accuracy"]["overall"]["accuracy"]} for r in report.rows if r["profile"] != "bf16"}
-        result["paired_over_questions"] = eval_report.paired_rows(report)
-        result["max_logit_difference_to_tiny"] = floor
-        record.write_text(json.dumps(result, indent=2) + "\n")
-        done.append(result)
-        print(f"copy {seed}: {json.dumps(result)}", flush=True)
-    copies = [{m: c[m] for m in METHODS} for c in done]
-    summary = {"limit": args.limit, "dataset": TEST_SET.name, **summarize(copies)}
+        result = json.loads(record.read_text()) if record.exists() else {}
+        missing = [m for m in methods if m not in result]
+        if missing:
+            folder = paths.cache() / "quant-realizations" / f"copy-{seed}"
+            permuted_copy(folder, seed)
+            result.setdefault("max_logit_difference_to_tiny", max_logit_difference(TINY, folder))
+            report = evaluation.run(folder, ["bf16", *(profile[m] for m in missing)], dataset=TEST_SET,
+                                    limit=args.limit, status=print)
+            for r in report.rows[1:]:
+                result[r["profile"]] = {k: r[k]["mean"] for k in MEASURES} | {
+                    "accuracy": r["accuracy"]["overall"]["accuracy"]}
+            result["paired_over_questions"] = result.get("paired_over_questions", []) + eval_report.paired_rows(report)
+            record.write_text(json.dumps(result, indent=2) + "\n")
+            print(f"copy {seed}: {json.dumps({m: result[m] for m in missing})}", flush=True)
+    every = [json.loads(f.read_text()) for f in sorted((args.out / "copies").glob("*.json"))]
+    summary = {"limit": args.limit, "dataset": TEST_SET.name, **summarize(every)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 

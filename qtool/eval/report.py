@@ -66,6 +66,10 @@ def markdown(report: EvalReport) -> str:
                       "- difference of the two KL means on the same questions and positions, ± the standard error of "
                       "that difference (questions as the sampled unit); negative: the first precision is closer to "
                       f"{ref}. |z| above 2: a difference the questions resolve; below: not resolved by this set.",
+                      "- z is about these quantized weights, not about the methods: quantizing again (another "
+                      "calibration set, an equivalent model) rounds other weights the other way and can move a KL "
+                      "mean by more than the questions' error. To compare methods, compare several quantizations "
+                      "of each.",
                       ""] if paired else []
     return "\n".join([
         f"# qtool eval: {report.model}",
