@@ -1,9 +1,10 @@
-"""How one calibration record becomes chat messages (Qwen's own recipe).
+"""Chat messages, for every consumer: a calibration record's conversation, a question's user turn (for transformers'
+chat template, or with the image as a data URL for OpenAI-style APIs: vLLM's server, llama.cpp), and the answer
+length every consumer stops at.
 
-Qwen calibrated its Qwen2-VL releases on image+caption conversations: the user
-shows an image and asks for a description, the assistant answers with the
-caption. A record with ``messages`` keeps its own turns; its image goes in
-front of the first user turn.
+Calibration follows Qwen's own recipe: Qwen calibrated its Qwen2-VL releases on image+caption conversations (the
+user shows an image and asks for a description, the assistant answers with the caption). A record with
+``messages`` keeps its own turns; its image goes in front of the first user turn.
 """
 
 from __future__ import annotations
