@@ -25,10 +25,10 @@ from qtool.quantization import quantize
 
 AWQ = (paths.PROFILES / "awq-int4.toml").read_text()
 PACKED = AWQ + "pack_conversations = true\n"
+RTN_ASYM = (paths.PROFILES / "rtn-int4.toml").read_text().replace("sym = true", "sym = false")
 # name: (profile TOML, GPTQModel AWQ search settings, what it asks)
 VARIANTS = {
-    "rtn-int4-asym": ((paths.PROFILES / "rtn-int4.toml").read_text().replace("sym = true", "sym = false"), {},
-                      "AWQ's rounding (zero point) without any search"),
+    "rtn-int4-asym": (RTN_ASYM, {}, "AWQ's rounding (zero point) without any search"),
     "awq-no-clip": (AWQ, {"apply_clip": False}, "default AWQ without the clip search"),
     "awq-x-only": (AWQ, {"duo_scaling": False}, "scales from activations only: no scaling is in the grid"),
     "awq-packed": (PACKED, {}, "fitted to every calibration conversation, not the last"),

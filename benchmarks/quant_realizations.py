@@ -14,6 +14,7 @@ with more ``--methods`` evaluates only what the records lack.
 """
 
 import argparse
+import functools
 import json
 import shutil
 import statistics
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from benchmarks import awq_search
 from qtool import eval as evaluation
 from qtool import infer, paths
 from qtool.calibration.images import load_image
@@ -89,17 +91,20 @@ def permuted_copy(out: Path, seed: int) -> None:
     save_file(w, out / "model.safetensors", metadata={"format": "pt"})
 
 
-def max_logit_difference(a: Path, b: Path, limit: int = 8) -> float:
-    """Largest |logit difference| of two float32 models on the first test questions: ~1e-5 if they are one function."""
+@functools.cache
+def first_logits(folder: Path, limit: int = 8) -> torch.Tensor:
+    """A float32 model's logits on the first test questions (the tiny model's are computed once per run)."""
     items = load_vqa(TEST_SET, limit)
-    logits = []
-    for folder in (a, b):
-        model, processor = infer.load_model(folder, dtype="float32")
-        enc, _ = encode_conversations(processor, [load_image(i.image) for i in items],
-                                      [i.question for i in items], [i.answer for i in items])
-        with torch.no_grad():
-            logits.append(model(**enc).logits)
-    return float((logits[0] - logits[1]).abs().max())
+    model, processor = infer.load_model(folder, dtype="float32")
+    enc, _ = encode_conversations(processor, [load_image(i.image) for i in items],
+                                  [i.question for i in items], [i.answer for i in items])
+    with torch.no_grad():
+        return model(**enc).logits
+
+
+def max_logit_difference(a: Path, b: Path) -> float:
+    """Largest |logit difference| of two float32 models on the first test questions: ~1e-5 if they are one function."""
+    return float((first_logits(a) - first_logits(b)).abs().max())
 
 
 def summarize(copies: list[dict]) -> dict:
@@ -129,8 +134,7 @@ def summarize(copies: list[dict]) -> dict:
 
 def profile_args(out: Path) -> dict[str, str]:
     """Each method's ``qtool eval`` profile: a shipped profile's name or a TOML variant of one, written to ``out``."""
-    variants = {"rtn-int4-asym": (paths.PROFILES / "rtn-int4.toml").read_text().replace("sym = true", "sym = false"),
-                "awq-int4-packed": (paths.PROFILES / "awq-int4.toml").read_text() + "pack_conversations = true\n"}
+    variants = {"rtn-int4-asym": awq_search.RTN_ASYM, "awq-int4-packed": awq_search.PACKED}
     for name, text in variants.items():
         (out / f"{name}.toml").write_text(text)
     return {m: str(out / f"{m}.toml") if m in variants else m for m in METHODS}
@@ -153,7 +157,8 @@ def main() -> None:
         if missing:
             folder = paths.cache() / "quant-realizations" / f"copy-{seed}"
             permuted_copy(folder, seed)
-            result.setdefault("max_logit_difference_to_tiny", max_logit_difference(TINY, folder))
+            if "max_logit_difference_to_tiny" not in result:
+                result["max_logit_difference_to_tiny"] = max_logit_difference(TINY, folder)
             report = evaluation.run(folder, ["bf16", *(profile[m] for m in missing)], dataset=TEST_SET,
                                     limit=args.limit, status=print)
             for r in report.rows[1:]:
