@@ -21,21 +21,26 @@ import statistics
 from pathlib import Path
 
 import torch
+from gptqmodel.looper import awq_processor
 from safetensors.torch import load_file, save_file
 
 from benchmarks import awq_search
 from qtool import eval as evaluation
-from qtool import infer, paths
+from qtool import infer, paths, profiles
 from qtool.calibration.images import load_image
 from qtool.eval import report as eval_report
 from qtool.eval.dataset import TEST_SET, load_vqa
 from qtool.eval.forced import encode_conversations
+from qtool.quantization import quantize
 
 TINY = paths.ASSETS / "qwen2-vl-tiny"
-METHODS = ["rtn-int4", "rtn-int4-asym", "awq-int4", "gptq-int4", "awq-int4-packed"]
+METHODS = ["rtn-int4", "rtn-int4-asym", "awq-int4", "gptq-int4", "awq-int4-packed", "awq-int4-x-only"]
+# methods that change GPTQModel's AWQ search itself (see benchmarks/awq_search.py): quantized here, not by eval
+SEARCH = {"awq-int4-x-only": awq_search.VARIANTS["awq-x-only"][1]}
 PAIRS = [("awq-int4", "rtn-int4"), ("gptq-int4", "rtn-int4"), ("rtn-int4-asym", "rtn-int4"),
          ("awq-int4", "rtn-int4-asym"), ("awq-int4-packed", "rtn-int4"), ("awq-int4-packed", "rtn-int4-asym"),
-         ("awq-int4-packed", "awq-int4")]
+         ("awq-int4-packed", "awq-int4"), ("awq-int4-x-only", "rtn-int4"), ("awq-int4-x-only", "rtn-int4-asym"),
+         ("awq-int4-x-only", "awq-int4")]
 MEASURES = ("kl_answer", "kl_all_text")
 
 
@@ -134,10 +139,23 @@ def summarize(copies: list[dict]) -> dict:
 
 def profile_args(out: Path) -> dict[str, str]:
     """Each method's ``qtool eval`` profile: a shipped profile's name or a TOML variant of one, written to ``out``."""
-    variants = {"rtn-int4-asym": awq_search.RTN_ASYM, "awq-int4-packed": awq_search.PACKED}
+    variants = {"rtn-int4-asym": awq_search.RTN_ASYM, "awq-int4-packed": awq_search.PACKED,
+                "awq-int4-x-only": awq_search.AWQ + "# + GPTQModel's AWQ search with duo_scaling off (SEARCH)\n"}
     for name, text in variants.items():
         (out / f"{name}.toml").write_text(text)
     return {m: str(out / f"{m}.toml") if m in variants else m for m in METHODS}
+
+
+def searched(copy: Path, method: str, toml: str) -> Path:
+    """``copy`` quantized by a method whose AWQ search settings differ from GPTQModel's."""
+    out = copy.parent / f"{copy.name}-{method}"
+    shutil.rmtree(out, ignore_errors=True)
+    original = awq_search.with_search(SEARCH[method])
+    try:
+        quantize(copy, profiles.load_profile(Path(toml)), out=out)
+    finally:
+        awq_processor.AWQProcessor.__init__ = original
+    return out
 
 
 def main() -> None:
@@ -159,8 +177,9 @@ def main() -> None:
             permuted_copy(folder, seed)
             if "max_logit_difference_to_tiny" not in result:
                 result["max_logit_difference_to_tiny"] = max_logit_difference(TINY, folder)
+            built = {m: searched(folder, m, profile[m]) for m in missing if m in SEARCH}
             report = evaluation.run(folder, ["bf16", *(profile[m] for m in missing)], dataset=TEST_SET,
-                                    limit=args.limit, status=print)
+                                    limit=args.limit, status=print, artifacts=built)
             for r in report.rows[1:]:
                 result[r["profile"]] = {k: r[k]["mean"] for k in MEASURES} | {
                     "accuracy": r["accuracy"]["overall"]["accuracy"]}
