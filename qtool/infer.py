@@ -109,12 +109,15 @@ def answer(model, processor, images: Sequence[Image.Image], questions: Sequence[
 
 
 @torch.inference_mode()
-def next_token_logprobs(model, processor, image: Image.Image, question: str, k: int = 5) -> dict[str, float]:
-    """The top-``k`` log-probabilities of the first answer token after an image question, by token text."""
+def next_token_logprobs(model, processor, image: Image.Image, question: str, k: int = 5,
+                        by_id: bool = False) -> dict[str | int, float]:
+    """The top-``k`` log-probabilities of the first answer token after an image question, by token text or,
+    ``by_id``, by token id."""
     text = processor.apply_chat_template([user_turn(image, question)], tokenize=False, add_generation_prompt=True)
     enc = processor(text=[text], images=[image], return_tensors="pt").to(model.device)
     top = model(**enc).logits[0, -1].float().log_softmax(-1).topk(k)
-    return {processor.tokenizer.decode([int(i)]): float(v) for v, i in zip(top.values, top.indices)}
+    ids = [int(i) for i in top.indices]
+    return {i if by_id else processor.tokenizer.decode([i]): float(v) for v, i in zip(top.values, ids)}
 
 
 @dataclass

@@ -58,3 +58,11 @@ def openai_user_turn(image, text: str) -> dict:
 def first_token_logprobs(reply: dict) -> dict[str, float]:
     """An OpenAI-style chat completion's top log-probabilities of its first token, by token text."""
     return {t["token"]: float(t["logprob"]) for t in reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]}
+
+
+def logprob_gap(a: dict[str | int, float], b: dict[str | int, float]) -> tuple[int, float]:
+    """Two engines' top log-probabilities by token id or text: how many tokens both list, and the largest difference
+    on them (infinite if none). Tokens that decode to '' or a partial character share one text, so by text they
+    are left out."""
+    shared = [t for t in set(a) & set(b) if not isinstance(t, str) or t.strip("\ufffd")]
+    return len(shared), max((abs(a[t] - b[t]) for t in shared), default=float("inf"))

@@ -27,9 +27,14 @@ def questions() -> tuple[list[str], list, list[str]]:
     return [it.id for it in items], [load_image(it.image) for it in items], [it.question for it in items]
 
 
-def answer(folder: Path, profile: profiles.Profile, source: Path) -> list[str]:
+def ask(loaded) -> list[str]:
+    """A loaded variant's answers to the release's held-out questions."""
     _, images, asked = questions()
-    return registry.load(folder, profile, source).answer(images, asked)
+    return loaded.answer(images, asked)
+
+
+def answer(folder: Path, profile: profiles.Profile, source: Path) -> list[str]:
+    return ask(registry.load(folder, profile, source))
 
 
 def check(name: str, recorded: list[str], now: list[str]) -> str:

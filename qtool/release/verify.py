@@ -10,13 +10,20 @@ import sys
 from pathlib import Path
 
 from qtool import artifacts as registry
-from qtool import kernels, serve
+from qtool import infer, kernels, serve
 from qtool.errors import QtoolError
 from qtool.fingerprint import sha256_file
+from qtool.models import chat
 from qtool.release import answers
 from qtool.release.bundle import CHECKSUMS, MANIFEST
+from qtool.serve import client
 
 VLLM_AGREEMENT = 0.9   # vLLM's own kernels round differently: near, not identical, answers
+# random weights: the first answer token's top-20 log-probabilities on the first 4 questions, vLLM vs
+# transformers, by token id. Measured on CPU 4-bit kernels: within 0.01 on the Qwen3-VL test model, within 0.063
+# (about 4 bf16 steps of the logits) with 18-19 of 20 tokens shared on the Qwen2-VL-2B shape; an artifact that
+# loads wrong shares next to none of 20 tokens out of a 150k vocabulary.
+LOGPROB_QUESTIONS, LOGPROB_TOP, LOGPROB_TOLERANCE = 4, 20, 0.1
 
 
 def check_files(root: Path) -> dict:
@@ -72,12 +79,20 @@ def smoke(root: Path, name: str, consumer: str) -> dict:
     return result
 
 
-def in_vllm(folder: Path, profile, expected: list[str], random_weights: bool = False) -> str | None:
+def first_token_logprobs(loaded) -> list[dict[str, float]]:
+    """``loaded`` (a variant in transformers): the first answer token's top log-probabilities on the first of the
+    release's held-out questions, by token id."""
+    _, images, asked = answers.questions()
+    return [infer.next_token_logprobs(loaded.model, loaded.processor, image, q, LOGPROB_TOP, by_id=True)
+            for image, q in list(zip(images, asked))[:LOGPROB_QUESTIONS]]
+
+
+def in_vllm(folder: Path, profile, expected: list[str], expected_logprobs: list[dict] | None = None) -> str | None:
     """The release's held-out questions through vLLM against ``expected`` (transformers' answers now); where
     vLLM does not serve the variant here, why not; None where its environment is not built. Random weights give
     near-uniform next-token distributions whose greedy paths part at the kernels' rounding (Qwen3-VL test model:
-    first-token log-probabilities within 0.01 of transformers', yet 18 of 20 bf16 and 15 of 20 GPTQ-Int4 answers
-    the same), so their agreement is shown, not checked."""
+    18 of 20 bf16 and 15 of 20 GPTQ-Int4 answers the same), so for them (``expected_logprobs`` given) the answers
+    are shown and the first answer token's log-probabilities are checked instead."""
     if not serve.vllm_env().joinpath("bin", "python").is_file():
         return None
     refused = serve.refusal(profile)
@@ -85,11 +100,22 @@ def in_vllm(folder: Path, profile, expected: list[str], random_weights: bool = F
         return f"- ({refused[0]})"
     served = serve.servable(folder)
     _, images, asked = answers.questions()
+    probed = list(zip(images, asked))[:len(expected_logprobs or [])]
     with serve.Server(served, port=serve.free_port(), max_model_len=1024) as server:
         got = serve.VLLMModel(server).answer(images, asked)
+        in_server = [client.next_token_logprobs(server.port, served.name, image, q, LOGPROB_TOP, by_id=True)
+                     for image, q in probed]
     same = sum(a == b for a, b in zip(got, expected))
-    if random_weights:
-        return f"{same}/{len(expected)} (random weights: not checked)"
+    if expected_logprobs is not None:
+        gaps = [chat.logprob_gap(s, t) for s, t in zip(in_server, expected_logprobs)]
+        shared, worst = min(n for n, _ in gaps), max(gap for _, gap in gaps)
+        if shared < LOGPROB_TOP // 2 or worst > LOGPROB_TOLERANCE:
+            raise QtoolError(f"variant {folder.name}'s first answer token in vLLM is not transformers': {shared} of "
+                             f"the top {LOGPROB_TOP} shared (at least {LOGPROB_TOP // 2} expected), log-probabilities "
+                             f"up to {worst:.3g} apart (at most {LOGPROB_TOLERANCE})",
+                             "re-run `qtool release`; if it persists, report it")
+        return (f"{same}/{len(expected)} (random weights); first token: {shared}+ of top {LOGPROB_TOP} shared, "
+                f"log-probs within {worst:.2g}")
     if same < VLLM_AGREEMENT * len(expected):
         raise QtoolError(f"variant {folder.name} answers {len(expected) - same} of {len(expected)} held-out "
                          "questions differently in vLLM than in transformers",
@@ -115,11 +141,14 @@ def verify(root: Path, status=None) -> list[dict]:
             row["answers as released"] = "- (source model not here)"
         elif "answers" in variant or variant["kind"] == "transformers":
             say(f"{name}: answering the release's held-out questions with {variant['kind']}")
-            now = answers.answer(folder, profile, source)
+            loaded = registry.load(folder, profile, source)
+            now = answers.ask(loaded)
+            logprobs = first_token_logprobs(loaded) if random_weights and variant["kind"] == "transformers" else None
+            del loaded   # not held while vLLM runs
             if "answers" in variant:
                 row["answers as released"] = answers.check(name, variant["answers"], now)
             if variant["kind"] == "transformers":
                 say(f"{name}: checking it in vLLM")
-                row["vLLM = transformers"] = in_vllm(folder, profile, now, random_weights) or "-"
+                row["vLLM = transformers"] = in_vllm(folder, profile, now, logprobs) or "-"
         rows.append(row)
     return rows

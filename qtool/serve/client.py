@@ -33,17 +33,20 @@ class Reply:
         return (self.last_s - self.ttft_s) / (self.output_tokens - 1)
 
 
-def next_token_logprobs(port: int, model: str, image: Image.Image, question: str, k: int = 5) -> dict[str, float]:
-    """The top-``k`` log-probabilities of the first answer token, by token text (vLLM's OpenAI API)."""
+def next_token_logprobs(port: int, model: str, image: Image.Image, question: str, k: int = 5,
+                        by_id: bool = False) -> dict[str | int, float]:
+    """The top-``k`` log-probabilities of the first answer token, by token text or, ``by_id``, by token id (vLLM's
+    OpenAI API)."""
     body = {"model": model, "temperature": 0, "max_tokens": 1, "logprobs": True, "top_logprobs": k,
-            "messages": [openai_user_turn(image, question)]}
+            "return_tokens_as_token_ids": by_id, "messages": [openai_user_turn(image, question)]}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     try:
         conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
         reply = json.loads(conn.getresponse().read())
     finally:
         conn.close()
-    return first_token_logprobs(reply)
+    got = first_token_logprobs(reply)
+    return {int(t.removeprefix("token_id:")): v for t, v in got.items()} if by_id else got
 
 
 def chat(port: int, model: str, image: Image.Image, question: str, *, max_tokens: int = 32,
