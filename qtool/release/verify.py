@@ -87,17 +87,23 @@ def first_token_logprobs(loaded) -> list[dict[str, float]]:
             for image, q in list(zip(images, asked))[:LOGPROB_QUESTIONS]]
 
 
-def in_vllm(folder: Path, profile, expected: list[str], expected_logprobs: list[dict] | None = None) -> str | None:
-    """The release's held-out questions through vLLM against ``expected`` (transformers' answers now); where
-    vLLM does not serve the variant here, why not; None where its environment is not built. Random weights give
-    near-uniform next-token distributions whose greedy paths part at the kernels' rounding (Qwen3-VL test model:
-    18 of 20 bf16 and 15 of 20 GPTQ-Int4 answers the same), so for them (``expected_logprobs`` given) the answers
-    are shown and the first answer token's log-probabilities are checked instead."""
+def vllm_skip(profile) -> str | None:
+    """Why vLLM will not serve ``profile`` here, as verify's row shows it; None if it will."""
     if not serve.vllm_env().joinpath("bin", "python").is_file():
-        return None
+        return "-"
     refused = serve.refusal(profile)
-    if refused:
-        return f"- ({refused[0]})"
+    return f"- ({refused[0]})" if refused else None
+
+
+def in_vllm(folder: Path, profile, expected: list[str], expected_logprobs: list[dict] | None = None) -> str:
+    """The release's held-out questions through vLLM against ``expected`` (transformers' answers now), or why vLLM
+    does not serve the variant here. Random weights give near-uniform next-token distributions whose greedy paths
+    part at the kernels' rounding (Qwen3-VL test model: 18 of 20 bf16 and 15 of 20 GPTQ-Int4 answers the same), so
+    for them (``expected_logprobs`` given) the answers are shown and the first answer token's log-probabilities
+    are checked instead."""
+    skipped = vllm_skip(profile)
+    if skipped:
+        return skipped
     served = serve.servable(folder)
     _, images, asked = answers.questions()
     probed = list(zip(images, asked))[:len(expected_logprobs or [])]
@@ -143,12 +149,13 @@ def verify(root: Path, status=None) -> list[dict]:
             say(f"{name}: answering the release's held-out questions with {variant['kind']}")
             loaded = registry.load(folder, profile, source)
             now = answers.ask(loaded)
-            logprobs = first_token_logprobs(loaded) if random_weights and variant["kind"] == "transformers" else None
+            probe = random_weights and variant["kind"] == "transformers" and vllm_skip(profile) is None
+            logprobs = first_token_logprobs(loaded) if probe else None
             del loaded   # not held while vLLM runs
             if "answers" in variant:
                 row["answers as released"] = answers.check(name, variant["answers"], now)
             if variant["kind"] == "transformers":
                 say(f"{name}: checking it in vLLM")
-                row["vLLM = transformers"] = in_vllm(folder, profile, now, logprobs) or "-"
+                row["vLLM = transformers"] = in_vllm(folder, profile, now, logprobs)
         rows.append(row)
     return rows
