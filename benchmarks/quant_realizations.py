@@ -34,13 +34,15 @@ from qtool.eval.forced import encode_conversations
 from qtool.quantization import quantize
 
 TINY = paths.ASSETS / "qwen2-vl-tiny"
-METHODS = ["rtn-int4", "rtn-int4-asym", "awq-int4", "gptq-int4", "awq-int4-packed", "awq-int4-x-only"]
+METHODS = ["rtn-int4", "rtn-int4-asym", "awq-int4", "gptq-int4", "awq-int4-packed", "awq-int4-x-only",
+           "awq-int4-packed-text", "awq-int4-packed-mixed"]
 # methods that change GPTQModel's AWQ search itself (see benchmarks/awq_search.py): quantized here, not by eval
 SEARCH = {"awq-int4-x-only": awq_search.VARIANTS["awq-x-only"][1]}
 PAIRS = [("awq-int4", "rtn-int4"), ("gptq-int4", "rtn-int4"), ("rtn-int4-asym", "rtn-int4"),
          ("awq-int4", "rtn-int4-asym"), ("awq-int4-packed", "rtn-int4"), ("awq-int4-packed", "rtn-int4-asym"),
          ("awq-int4-packed", "awq-int4"), ("awq-int4-x-only", "rtn-int4"), ("awq-int4-x-only", "rtn-int4-asym"),
-         ("awq-int4-x-only", "awq-int4")]
+         ("awq-int4-x-only", "awq-int4"), ("awq-int4-packed-text", "rtn-int4"), ("awq-int4-packed-mixed", "rtn-int4"),
+         ("awq-int4-packed-text", "awq-int4-packed"), ("awq-int4-packed-mixed", "awq-int4-packed")]
 MEASURES = ("kl_answer", "kl_all_text")
 
 
@@ -140,7 +142,9 @@ def summarize(copies: list[dict]) -> dict:
 def profile_args(out: Path) -> dict[str, str]:
     """Each method's ``qtool eval`` profile: a shipped profile's name or a TOML variant of one, written to ``out``."""
     variants = {"rtn-int4-asym": awq_search.RTN_ASYM, "awq-int4-packed": awq_search.PACKED,
-                "awq-int4-x-only": awq_search.AWQ + "# + GPTQModel's AWQ search with duo_scaling off (SEARCH)\n"}
+                "awq-int4-x-only": awq_search.AWQ + "# + GPTQModel's AWQ search with duo_scaling off (SEARCH)\n",
+                "awq-int4-packed-text": awq_search.PACKED + 'modality = "text"\n',
+                "awq-int4-packed-mixed": awq_search.PACKED + 'modality = "mixed"\n'}
     for name, text in variants.items():
         (out / f"{name}.toml").write_text(text)
     return {m: str(out / f"{m}.toml") if m in variants else m for m in METHODS}

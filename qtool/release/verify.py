@@ -79,9 +79,9 @@ def smoke(root: Path, name: str, consumer: str) -> dict:
     return result
 
 
-def first_token_logprobs(loaded) -> list[dict[str, float]]:
-    """``loaded`` (a variant in transformers): the first answer token's top log-probabilities on the first of the
-    release's held-out questions, by token id."""
+def first_token_reference(loaded) -> list[dict[int, float]]:
+    """``loaded`` (a variant in transformers): the first answer token's top log-probabilities by token id, on the
+    first ``LOGPROB_QUESTIONS`` of the release's held-out questions."""
     _, images, asked = answers.questions()
     return [infer.next_token_logprobs(loaded.model, loaded.processor, image, q, LOGPROB_TOP, by_id=True)
             for image, q in list(zip(images, asked))[:LOGPROB_QUESTIONS]]
@@ -150,7 +150,7 @@ def verify(root: Path, status=None) -> list[dict]:
             loaded = registry.load(folder, profile, source)
             now = answers.ask(loaded)
             probe = random_weights and variant["kind"] == "transformers" and vllm_skip(profile) is None
-            logprobs = first_token_logprobs(loaded) if probe else None
+            logprobs = first_token_reference(loaded) if probe else None
             del loaded   # not held while vLLM runs
             if "answers" in variant:
                 row["answers as released"] = answers.check(name, variant["answers"], now)
