@@ -283,6 +283,10 @@ def _run_engine(source: Path, profile, device: str, conversations: list, tmp: Pa
             raise Interrupted(f"stopped after {checkpointed_layers(ckpt)} of {layers} layers, which are checkpointed",
                               "re-run the same command with --resume to continue") from None
         model.save(str(tmp))
+        from gptqmodel import DEVICE_THREAD_POOL
+        # GPTQModel's worker threads append its per-layer log to a path relative to the working directory
+        # (./logs): let them finish before engine_scratch changes the directory back
+        DEVICE_THREAD_POOL.wait()
     if progress:
         progress(layers, layers)
     peak_gpu = round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None
