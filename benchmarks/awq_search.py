@@ -10,6 +10,7 @@ the same test-split questions, with ``qtool eval``'s question-by-question differ
 """
 
 import argparse
+import contextlib
 import json
 import shutil
 import time
@@ -38,8 +39,9 @@ VARIANTS = {
 }
 
 
-def with_search(settings: dict):
-    """GPTQModel's AWQProcessor sets these in __init__; override them for the runs that follow."""
+@contextlib.contextmanager
+def search_settings(settings: dict):
+    """GPTQModel's AWQProcessor sets these in __init__; override them for the quantizations inside."""
     original = awq_processor.AWQProcessor.__init__
 
     def init(self, *args, **kwargs):
@@ -47,7 +49,10 @@ def with_search(settings: dict):
         for key, value in settings.items():
             setattr(self, key, value)
     awq_processor.AWQProcessor.__init__ = init
-    return original
+    try:
+        yield
+    finally:
+        awq_processor.AWQProcessor.__init__ = original
 
 
 def main() -> None:
@@ -62,13 +67,10 @@ def main() -> None:
         toml.write_text(text)
         folder = paths.cache() / "awq-search" / name
         shutil.rmtree(folder, ignore_errors=True)
-        original = with_search(settings)
-        try:
+        with search_settings(settings):
             start = time.time()
             quantize("qwen2-vl-tiny", profiles.load_profile(toml), out=folder)
             seconds[name] = round(time.time() - start)
-        finally:
-            awq_processor.AWQProcessor.__init__ = original
         built[name], tomls = folder, tomls + [str(toml)]
         print(f"{name}: quantized in {seconds[name]} s", flush=True)
     report = evaluation.run("qwen2-vl-tiny", ["bf16", "rtn-int4", "awq-int4", "gptq-int4", *tomls], dataset=TEST_SET,

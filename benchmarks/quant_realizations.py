@@ -21,7 +21,6 @@ import statistics
 from pathlib import Path
 
 import torch
-from gptqmodel.looper import awq_processor
 from safetensors.torch import load_file, save_file
 
 from benchmarks import awq_search
@@ -143,7 +142,7 @@ def profile_args(out: Path) -> dict[str, str]:
     """Each method's ``qtool eval`` profile: a shipped profile's name or a TOML variant of one, written to ``out``."""
     variants = {"rtn-int4-asym": awq_search.RTN_ASYM, "awq-int4-packed": awq_search.PACKED,
                 "awq-int4-x-only": awq_search.AWQ + "# + GPTQModel's AWQ search with duo_scaling off (SEARCH)\n",
-                "awq-int4-packed-text": awq_search.PACKED + 'modality = "text"\n',
+                "awq-int4-packed-text": awq_search.VARIANTS["awq-packed-text"][0],
                 "awq-int4-packed-mixed": awq_search.PACKED + 'modality = "mixed"\n'}
     for name, text in variants.items():
         (out / f"{name}.toml").write_text(text)
@@ -154,11 +153,8 @@ def searched(copy: Path, method: str, toml: str) -> Path:
     """``copy`` quantized by a method whose AWQ search settings differ from GPTQModel's."""
     out = copy.parent / f"{copy.name}-{method}"
     shutil.rmtree(out, ignore_errors=True)
-    original = awq_search.with_search(SEARCH[method])
-    try:
+    with awq_search.search_settings(SEARCH[method]):
         quantize(copy, profiles.load_profile(Path(toml)), out=out)
-    finally:
-        awq_processor.AWQProcessor.__init__ = original
     return out
 
 

@@ -8,6 +8,7 @@ damaged, or a consumer that no longer loads them the same way, answers different
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from qtool import artifacts as registry
@@ -22,7 +23,9 @@ QUESTIONS = 20
 MIN_SAME = 0.9
 
 
+@functools.cache
 def questions() -> tuple[list[str], list, list[str]]:
+    """The release's held-out questions (ids, images, texts), read once per process."""
     items = load_vqa(TEST_SET, QUESTIONS)
     return [it.id for it in items], [load_image(it.image) for it in items], [it.question for it in items]
 
